@@ -1,0 +1,291 @@
+"""The ``latentlab`` command: the desktop app, or ``train``/``evaluate``/``export`` headless.
+
+A user's mistake prints one sentence to stderr and exits with code 2; nothing is
+overwritten. Heavy imports (torch, Qt) happen inside the commands, so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line, not the usage block plus a line."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help).\n")
+
+
+class UsageError(Exception):
+    """A bad option value found after parsing."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of zero or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonneg_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} must be larger than zero")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of widths such as 400,200") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"{text} must list widths of at least 1")
+    return widths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from latentlab import __version__
+
+    parser = _Parser(prog="latentlab", description="Watch a Variational AutoEncoder learn.")
+    parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
+    parser.add_argument("--checkpoint", metavar="RUN_DIR", help="open a saved run in the desktop app")
+    parser.add_argument("--self-test", metavar="OUTDIR", help="exercise the desktop app offscreen, write OUTDIR/result.json")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a VAE headless, saving checkpoints to a run folder")
+    t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints")
+    # Defaults are None so that --resume can tell what the user actually asked to change.
+    t.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar10", "folder"])
+    t.add_argument("--data-dir", metavar="DIR", help="dataset root (torchvision layout) or image folder")
+    t.add_argument("--image-size", type=_positive_int, help="folder: resize images to this square side")
+    t.add_argument("--rgb", action="store_true", default=None, help="folder: keep colour (default grey)")
+    t.add_argument("--model", choices=["mlp", "conv"])
+    t.add_argument("--latent-dim", type=int, metavar="N")
+    t.add_argument("--hidden", type=_hidden, metavar="W[,W...]", help="hidden widths, e.g. 400 or 512,256")
+    t.add_argument("--likelihood", choices=["bernoulli", "gaussian"])
+    t.add_argument("--sigma", type=_positive_float, help="gaussian: fixed observation std (default: learned)")
+    t.add_argument("--beta", type=_nonneg_float, help="KL weight (1 = true ELBO)")
+    t.add_argument("--kl-warmup", type=_nonneg_float, metavar="EPOCHS", help="ramp beta up from 0 over this many epochs")
+    t.add_argument("--epochs", type=int, metavar="N", help="total epochs (resume trains up to this)")
+    t.add_argument("--batch-size", type=int, metavar="N")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="test-set ELBO parts and importance-sampled NLL of a run")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--iw-samples", type=int, default=100, metavar="K", help="importance samples per item (0: skip NLL)")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    x = sub.add_parser("export", help="write a run's latents, reconstructions or samples to files")
+    x.add_argument("run_dir", metavar="RUN_DIR")
+    x.add_argument("--latents", metavar="FILE.csv|.npy", help="posterior means of the test split, one row per item")
+    x.add_argument("--reconstructions", metavar="FILE.png", help="probe inputs above their reconstructions")
+    x.add_argument("--samples", metavar="FILE.png", help="decodings of 64 draws from the prior")
+    x.add_argument("--seed", type=int, default=0, help="seed for --samples")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from latentlab.core.errors import LatentlabError
+
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "export":
+            return _export(args)
+        return _gui(args)
+    except (LatentlabError, UsageError) as exc:
+        print(f"latentlab: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("latentlab: interrupted.", file=sys.stderr)
+        return 130
+
+
+def _gui(args) -> int:
+    from latentlab.gui.app import main as gui_main
+
+    return gui_main(checkpoint=args.checkpoint, self_test=args.self_test)
+
+
+def _train_config(args):
+    """The run's settings: saved ones when resuming (with the user's changes), else from options."""
+    from latentlab.core.checkpoint import open_run
+    from latentlab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    data = {
+        "name": args.dataset,
+        "root": str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else None,
+        "image_size": args.image_size,
+        "channels": 3 if args.rgb else None,
+    }
+    model = {
+        "kind": args.model,
+        "latent_dim": args.latent_dim,
+        "hidden": args.hidden,
+        "likelihood": args.likelihood,
+        "sigma": args.sigma,
+    }
+    train = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "beta": args.beta,
+        "kl_warmup_epochs": args.kl_warmup,
+        "seed": args.seed,
+        "device": args.device,
+    }
+    given = {
+        name: {k: v for k, v in section.items() if v is not None}
+        for name, section in (("data", data), ("model", model), ("train", train))
+    }
+    if args.resume:
+        base = open_run(args.out).config
+    else:
+        if "root" in given["data"] and "name" not in given["data"]:
+            raise UsageError("--data-dir needs --dataset to say what is in it (mnist, fashion-mnist, cifar10 or folder).")
+        base = RunConfig(DataConfig(), ModelConfig(), TrainConfig())
+    return base.with_changes(**given)
+
+
+def _train(args) -> int:
+    from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
+    from latentlab.core.trainer import RunControl, train
+
+    config = _train_config(args)
+    control = RunControl()
+    # Ctrl-C asks the loop to stop at the next step and save; a second Ctrl-C interrupts at once.
+    def on_sigint(signum, frame):
+        control.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    epochs = config.train.epochs
+    try:
+        for event in train(config, run_dir=args.out, resume=args.resume, control=control):
+            if isinstance(event, RunStarted):
+                last_step, steps_per_epoch = event.start_step, event.steps_per_epoch
+                if not args.quiet:
+                    print(
+                        f"training on {event.device}: {event.n_train} train / {event.n_test} test items "
+                        f"of shape {'x'.join(map(str, event.image_shape))}, {epochs} epochs",
+                        file=sys.stderr,
+                    )
+                    bar = _progress_bar(event.start_epoch + 1, epochs, steps_per_epoch)
+                    bar.update(last_step - event.start_epoch * steps_per_epoch)
+            elif isinstance(event, StepMetrics):
+                if bar is not None:
+                    bar.update(event.step - last_step)
+                    bar.set_postfix_str(
+                        f"recon {event.recon:.2f}  kl {event.kl:.2f}  total {event.total:.2f}  "
+                        f"{event.items_per_second:,.0f} items/s"
+                    )
+                last_step = event.step
+            elif isinstance(event, EpochSnapshot):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                if not args.quiet:
+                    print(
+                        f"epoch {event.epoch}: test recon {event.test_recon:.2f}  kl {event.test_kl:.2f}  "
+                        f"-ELBO {event.test_total:.2f} nats/image",
+                        file=sys.stderr,
+                    )
+                    if event.epoch < epochs and event.step == event.epoch * steps_per_epoch:
+                        bar = _progress_bar(event.epoch + 1, epochs, steps_per_epoch)
+            elif isinstance(event, RunFinished):
+                what = "stopped" if event.reason == "stopped" else "finished"
+                print(f"{what} at epoch {event.epoch}, step {event.step}; run saved in {event.run_dir}", file=sys.stderr)
+    finally:
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def _progress_bar(epoch: int, epochs: int, steps: int):
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False, dynamic_ncols=True)
+
+
+def _evaluate(args) -> int:
+    from latentlab.core.checkpoint import open_run
+    from latentlab.core.evaluate import evaluate
+    from latentlab.core.trainer import resolve_device
+
+    if args.iw_samples < 0:
+        raise UsageError(f"--iw-samples must be 0 (skip) or a positive number of samples, not {args.iw_samples}.")
+    run = open_run(args.run_dir)
+    model = run.load_model(resolve_device(args.device))
+    images, _ = run.load_testset()
+    result = evaluate(model, images, iw_samples=args.iw_samples)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "epoch": run.epoch, "step": run.step}))
+    else:
+        print(f"run {run.run_dir} (epoch {run.epoch}, step {run.step}), {result.n_items} test items, nats per image:")
+        print(f"  reconstruction  {result.recon:10.3f}")
+        print(f"  KL              {result.kl:10.3f}")
+        print(f"  -ELBO           {result.total:10.3f}")
+        if result.nll is not None:
+            print(f"  NLL (K={result.iw_samples:<5d})  {result.nll:10.3f}")
+    return 0
+
+
+def _export(args) -> int:
+    from latentlab.core import export
+    from latentlab.core.checkpoint import open_run
+
+    targets = {"latents": args.latents, "reconstructions": args.reconstructions, "samples": args.samples}
+    if not any(targets.values()):
+        raise UsageError("Nothing to export; pass --latents, --reconstructions or --samples.")
+    if args.latents and Path(args.latents).suffix.lower() not in (".csv", ".npy"):
+        raise UsageError(f"--latents must end in .csv or .npy, not {Path(args.latents).name!r}.")
+    for name in ("reconstructions", "samples"):
+        if targets[name] and Path(targets[name]).suffix.lower() != ".png":
+            raise UsageError(f"--{name} must name a .png file, not {Path(targets[name]).name!r}.")
+    for path in filter(None, targets.values()):
+        if not Path(path).expanduser().resolve().parent.is_dir():
+            raise UsageError(f"The folder for {path} does not exist; create it first.")
+    run = open_run(args.run_dir)
+    model = run.load_model("cpu")
+    images, labels = run.load_testset()
+    try:
+        if args.latents:
+            export.write_latents(Path(args.latents), export.posterior_means(model, images), labels)
+        if args.reconstructions:
+            export.write_reconstructions(Path(args.reconstructions), model, images, labels)
+        if args.samples:
+            export.write_samples(Path(args.samples), model, seed=args.seed)
+    except OSError as exc:
+        raise UsageError(f"Could not write the export ({exc.strerror or exc}); check the path and permissions.") from None
+    return 0

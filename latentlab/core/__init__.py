@@ -1,0 +1,4 @@
+"""The VAE engine: data, model, losses, training, evaluation, projections, checkpoints.
+
+Runs headless: nothing in this package imports Qt.
+"""

@@ -1,0 +1,154 @@
+"""Settings for a run: what data, what model, how to train.
+
+Frozen dataclasses, validated on construction, so a bad value fails early with a sentence
+the user can act on. ``RunConfig.to_dict``/``from_dict`` round-trip through JSON; a
+checkpoint carries the dict, which is all that is needed to rebuild the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
+MODELS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"  # one of DATASETS; digits ships inside scikit-learn, no files needed
+    root: str | None = None  # torchvision layout for mnist/fashion-mnist/cifar10; the folder for "folder"
+    image_size: int | None = None  # "folder" only: resize to a square of this side (None: keep, if all agree)
+    channels: int = 1  # "folder" only: 1 for grey, 3 for RGB
+    test_fraction: float = 0.2  # where the data has no official split: share held out for testing
+    split_seed: int = 0  # the held-out split is fixed by this seed, not by the training seed
+
+    def __post_init__(self) -> None:
+        _require(self.name in DATASETS, f"Unknown dataset {self.name!r}; choose one of {', '.join(DATASETS)}.")
+        _require(
+            self.name == "digits" or bool(self.root),
+            f"The {self.name} dataset needs a folder: pass --data-dir.",
+        )
+        _require(self.channels in (1, 3), f"Channels must be 1 (grey) or 3 (RGB), not {self.channels}.")
+        _require(
+            self.image_size is None or 4 <= self.image_size <= 512,
+            f"Image size must be between 4 and 512 pixels, not {self.image_size}.",
+        )
+        _require(
+            0.0 < self.test_fraction < 1.0,
+            f"The test fraction must lie strictly between 0 and 1, not {self.test_fraction}.",
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "mlp"  # "mlp" for any image size; "conv" for 28x28 grey or 32x32 RGB (any side divisible by 4)
+    latent_dim: int = 2  # 2 shows the latent itself; higher dims are shown through PCA or t-SNE
+    hidden: tuple[int, ...] = (400,)  # MLP hidden widths, encoder order; the decoder mirrors them
+    likelihood: str = "bernoulli"  # bernoulli: BCE on logits, for data in [0, 1]; gaussian: squared error
+    sigma: float | None = None  # gaussian only: fixed observation std; None learns one shared sigma
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        _require(self.kind in MODELS, f"Unknown model {self.kind!r}; choose mlp or conv.")
+        _require(
+            isinstance(self.latent_dim, int) and self.latent_dim >= 1,
+            f"The latent dimension must be a whole number of at least 1, not {self.latent_dim}.",
+        )
+        _require(self.latent_dim <= 4096, f"A latent dimension of {self.latent_dim} is too large; use at most 4096.")
+        _require(len(self.hidden) >= 1, "Give at least one hidden layer width, such as --hidden 400.")
+        _require(
+            all(1 <= h <= 65536 for h in self.hidden),
+            f"Hidden widths must be whole numbers between 1 and 65536, not {list(self.hidden)}.",
+        )
+        _require(
+            self.likelihood in LIKELIHOODS,
+            f"Unknown likelihood {self.likelihood!r}; choose bernoulli or gaussian.",
+        )
+        _require(
+            self.sigma is None or (math.isfinite(self.sigma) and self.sigma > 0),
+            f"The Gaussian sigma must be a positive number, not {self.sigma}.",
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # total epochs of the run; resuming trains up to this many
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam, as in Kingma & Welling and pytorch/examples
+    beta: float = 1.0  # weight of the KL term; 1 is the true ELBO, >1 a beta-VAE
+    kl_warmup_epochs: float = 0.0  # ramp beta linearly from 0 over this many epochs (fights posterior collapse)
+    seed: int = 1  # fixes initial weights, batch order and the reparameterisation noise
+    device: str = "auto"  # auto picks cuda, then mps, then cpu
+    log_every: int = 20  # steps between metric events; the only GPU sync in the hot loop
+    probe_size: int = 16  # test items shown with their reconstructions in every snapshot
+    checkpoint_every: int = 1  # epochs between checkpoints (a stop always saves one)
+
+    def __post_init__(self) -> None:
+        _require(
+            isinstance(self.epochs, int) and 1 <= self.epochs <= 100000,
+            f"Epochs must be a whole number of at least 1, not {self.epochs}.",
+        )
+        _require(
+            isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1 << 20,
+            f"The batch size must be a whole number of at least 1, not {self.batch_size}.",
+        )
+        _require(
+            math.isfinite(self.lr) and 0 < self.lr <= 10,
+            f"The learning rate must be a positive number no larger than 10, not {self.lr}.",
+        )
+        _require(math.isfinite(self.beta) and self.beta >= 0, f"Beta must be zero or positive, not {self.beta}.")
+        _require(
+            math.isfinite(self.kl_warmup_epochs) and self.kl_warmup_epochs >= 0,
+            f"The KL warm-up must be zero or a positive number of epochs, not {self.kl_warmup_epochs}.",
+        )
+        _require(self.device in DEVICES, f"Unknown device {self.device!r}; choose auto, cpu, cuda or mps.")
+        _require(self.log_every >= 1, f"log_every must be at least 1, not {self.log_every}.")
+        _require(self.probe_size >= 1, f"The probe batch needs at least 1 item, not {self.probe_size}.")
+        _require(self.checkpoint_every >= 1, f"checkpoint_every must be at least 1, not {self.checkpoint_every}.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"]["hidden"] = list(self.model.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Rebuild from ``to_dict`` output; unknown keys are an error, missing ones take defaults."""
+        if not isinstance(d, dict):
+            raise ConfigError("The run's settings are not a JSON object.")
+        parts = {}
+        for name, kind in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            section = d.get(name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"The run's {name!r} settings are not a JSON object.")
+            known = {f.name for f in fields(kind)}
+            unknown = sorted(set(section) - known)
+            if unknown:
+                raise ConfigError(f"Unknown {name} setting(s): {', '.join(unknown)}.")
+            try:
+                parts[name] = kind(**section)
+            except TypeError as exc:  # a value of the wrong type, e.g. a string for epochs
+                raise ConfigError(f"The run's {name} settings are malformed: {exc}.") from None
+        return cls(**parts)
+
+    def with_changes(self, **sections: dict[str, Any]) -> RunConfig:
+        """Copy with some fields of some sections replaced: ``cfg.with_changes(train={"epochs": 4})``."""
+        return replace(self, **{name: replace(getattr(self, name), **values) for name, values in sections.items()})

@@ -1,0 +1,90 @@
+"""What the trainer yields: frozen records of CPU data, safe to hand to another thread.
+
+Arrays inside are NumPy copies marked read-only, so no receiver can change what another
+receiver sees, and nothing refers back to the live model or the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def frozen_array(a) -> np.ndarray:
+    """A read-only NumPy copy of an array or CPU/GPU tensor."""
+    if hasattr(a, "detach"):
+        a = a.detach().to("cpu").numpy()
+    out = np.array(a, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """Once per run, before the first step: what is being trained, on what."""
+
+    config: dict[str, Any]  # RunConfig.to_dict()
+    device: str
+    image_shape: tuple[int, int, int]
+    n_train: int
+    n_test: int
+    steps_per_epoch: int
+    total_steps: int
+    start_step: int  # > 0 when resuming
+    start_epoch: int  # epochs already completed
+    test_images: np.ndarray  # (M, C, H, W) uint8, the items the scatter shows, in order
+    test_labels: np.ndarray | None  # (M,) int64
+    classes: tuple[str, ...]
+    run_dir: str | None
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Training loss parts averaged over the last ``log_every`` steps, nats per image."""
+
+    epoch: int  # 1-based epoch in progress
+    step: int  # optimizer steps done so far in the whole run
+    total_steps: int
+    recon: float
+    kl: float
+    total: float  # recon + beta * kl, the objective being minimised
+    beta: float  # the KL weight in force (warm-up ramps it)
+    items_per_second: float
+    elapsed: float  # seconds of training in this session
+
+
+@dataclass(frozen=True)
+class EpochSnapshot:
+    """The model seen through the test set at the end of an epoch (or at a stop)."""
+
+    epoch: int  # epochs completed
+    step: int
+    test_recon: float  # test-set parts with one sample of z, nats per image
+    test_kl: float
+    test_total: float  # negative ELBO (beta = 1)
+    latents: np.ndarray  # (M, D) posterior means of the test set
+    logvars: np.ndarray  # (M, D)
+    kl_per_dim: np.ndarray  # (D,) mean KL of each latent dimension over the test set
+    item_recon: np.ndarray  # (M,) reconstruction loss of each test item (for "worst" views)
+    probe_indices: np.ndarray  # (P,) test indices of the fixed probe batch
+    probe_recons: np.ndarray  # (P, C, H, W) float32 in [0, 1]: decoded posterior means
+    worst_indices: np.ndarray  # (P,) test indices with the highest reconstruction loss
+    worst_recons: np.ndarray  # (P, C, H, W)
+    decoder_state: dict[str, np.ndarray] = field(repr=False)  # enough to decode on another thread
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    path: str
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    reason: str  # "completed" or "stopped"
+    epoch: int
+    step: int
+    run_dir: str | None

@@ -1,0 +1,128 @@
+"""The VAE of Kingma & Welling (arXiv 1312.6114) and Doersch's tutorial (arXiv 1606.05908).
+
+Gaussian encoder q(z|x) = N(mu(x), diag sigma^2(x)), standard normal prior, and a decoder
+that returns the parameters of p(x|z): Bernoulli logits, or a Gaussian mean (with one
+shared, optionally learned, log sigma). The API follows pytorch/examples' ``vae/main.py``:
+``encode -> (mu, logvar)``, ``reparameterize``, ``decode``, ``forward``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .errors import ConfigError
+
+
+class VAE(nn.Module):
+    """Shared VAE logic; subclasses provide ``encoder`` (x -> features) and ``decoder`` (z -> output)."""
+
+    def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.cfg = cfg
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = cfg.latent_dim
+        self.likelihood = cfg.likelihood
+        # Gaussian likelihood: one shared log sigma, learned (sigma-VAE) or fixed (a buffer).
+        if cfg.likelihood == "gaussian" and cfg.sigma is None:
+            self.log_sigma = nn.Parameter(torch.zeros(()))
+        else:
+            self.register_buffer("log_sigma", torch.tensor(math.log(cfg.sigma or 1.0)))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)  # (B, C, H, W) -> (B, F)
+        return self.fc_mu(h), self.fc_logvar(h)  # (B, F) -> (B, D) each
+
+    def reparameterize(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I); ``generator`` makes the noise reproducible."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Parameters of p(x|z): logits (Bernoulli) or mean (Gaussian), shaped like images."""
+        return self.decoder(z)  # (B, D) -> (B, C, H, W)
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """The expected image E[x|z] in [0, 1]: what the user sees."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out.clamp(0.0, 1.0)
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode(z), mu, logvar
+
+    def decoder_state(self) -> dict[str, torch.Tensor]:
+        """The parameters ``decode`` needs, as detached CPU copies: safe to hand to another thread."""
+        keys = [k for k in self.state_dict() if k.startswith("decoder.") or k == "log_sigma"]
+        state = self.state_dict()
+        return {k: state[k].detach().to("cpu", copy=True) for k in keys}
+
+
+class MLPVAE(VAE):
+    """Fully connected VAE; with hidden=(400,) and latent 20 it is pytorch/examples' 784-400-20 model."""
+
+    def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]):
+        super().__init__(cfg, image_shape)
+        n_pixels = math.prod(image_shape)
+        widths = [n_pixels, *cfg.hidden]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]  # (B, a) -> (B, b)
+        self.encoder = nn.Sequential(*layers)
+        self.fc_mu = nn.Linear(widths[-1], cfg.latent_dim)
+        self.fc_logvar = nn.Linear(widths[-1], cfg.latent_dim)
+        back = [cfg.latent_dim, *reversed(cfg.hidden)]
+        layers = []
+        for a, b in zip(back[:-1], back[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers += [nn.Linear(back[-1], n_pixels), nn.Unflatten(1, tuple(image_shape))]  # (B, H) -> (B, C, H, W)
+        self.decoder = nn.Sequential(*layers)
+
+
+class ConvVAE(VAE):
+    """Two stride-2 convolutions down, two transposed convolutions up (28x28 grey, 32x32 RGB, ...)."""
+
+    def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]):
+        super().__init__(cfg, image_shape)
+        c, h, w = image_shape
+        if h % 4 or w % 4 or h < 8 or w < 8:
+            raise ConfigError(
+                f"The conv model needs image sides divisible by 4 and at least 8 (such as 28 or 32), "
+                f"not {h}x{w}; use --model mlp or resize the images."
+            )
+        fh, fw = h // 4, w // 4
+        width = cfg.hidden[0] if cfg.hidden else 256
+        self.encoder = nn.Sequential(
+            nn.Conv2d(c, 32, 4, stride=2, padding=1), nn.ReLU(),  # (B, C, H, W) -> (B, 32, H/2, W/2)
+            nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),  # -> (B, 64, H/4, W/4)
+            nn.Flatten(),
+            nn.Linear(64 * fh * fw, width), nn.ReLU(),  # -> (B, width)
+        )
+        self.fc_mu = nn.Linear(width, cfg.latent_dim)
+        self.fc_logvar = nn.Linear(width, cfg.latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(cfg.latent_dim, width), nn.ReLU(),
+            nn.Linear(width, 64 * fh * fw), nn.ReLU(),
+            nn.Unflatten(1, (64, fh, fw)),
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),  # -> (B, 32, H/2, W/2)
+            nn.ConvTranspose2d(32, c, 4, stride=2, padding=1),  # -> (B, C, H, W)
+        )
+
+
+def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> VAE:
+    return (MLPVAE if cfg.kind == "mlp" else ConvVAE)(cfg, tuple(image_shape))
+
+
+def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], state: dict[str, torch.Tensor]) -> VAE:
+    """A CPU model in eval mode whose decoder holds ``state`` (from ``VAE.decoder_state``)."""
+    model = build_model(cfg, image_shape)
+    model.load_state_dict(state, strict=False)
+    return model.eval()

@@ -1,0 +1,386 @@
+"""The one training loop: a generator of events, driven alike by the CLI, the GUI and tests.
+
+The whole dataset sits on the training device as one uint8 tensor; each step indexes a
+random batch from it. The loop syncs with the device only every ``log_every`` steps
+(``.tolist()`` below), so a GPU is never stalled by a per-step ``.item()``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterator, Union
+
+import numpy as np
+import torch
+
+from .checkpoint import is_run, open_run, save_checkpoint, write_testset
+from .config import RunConfig
+from .data import Dataset, load_dataset, to_float
+from .errors import ConfigError, DeviceError, TrainingDiverged
+from .events import CheckpointSaved, EpochSnapshot, RunFinished, RunStarted, StepMetrics, frozen_array
+from .losses import loss_parts
+from .model import VAE, build_model
+
+Event = Union[RunStarted, StepMetrics, EpochSnapshot, CheckpointSaved, RunFinished]
+
+EVAL_BATCH = 1024  # test-set evaluation batch: large, since no gradients are kept
+
+
+class RunControl:
+    """Thread-safe stop and pause flags the loop checks before every step."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused loop must wake up to stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map auto|cpu|cuda|mps to an available device, or raise ``DeviceError``."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps and mps.is_available())
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA is not available on this machine; use --device cpu or --device auto.")
+    if name == "mps" and not mps_ok:
+        raise DeviceError("Apple's MPS backend is not available on this machine; use --device cpu or --device auto.")
+    return torch.device(name)
+
+
+def probe_indices(labels: torch.Tensor | None, n_items: int, size: int) -> np.ndarray:
+    """A fixed probe batch: classes in turn when labelled (every class shows), else evenly spaced."""
+    size = min(size, n_items)
+    if labels is None:
+        return np.linspace(0, n_items - 1, size).round().astype(np.int64)
+    labels_np = labels.cpu().numpy()
+    by_class = [np.flatnonzero(labels_np == c) for c in np.unique(labels_np)]
+    picked: list[int] = []
+    rank = 0
+    while len(picked) < size:
+        for members in by_class:
+            if rank < len(members) and len(picked) < size:
+                picked.append(int(members[rank]))
+        rank += 1
+    return np.array(picked, dtype=np.int64)
+
+
+@torch.no_grad()
+def snapshot(
+    model: VAE,
+    test_images: torch.Tensor,
+    probe: np.ndarray,
+    *,
+    epoch: int,
+    step: int,
+    seed: int,
+) -> EpochSnapshot:
+    """Look at the model through the test set: loss parts, latents, reconstructions."""
+    was_training = model.training
+    model.eval()
+    device = test_images.device
+    # Its own generator, seeded alike every time: test losses compare across epochs, and
+    # evaluating never moves the training noise stream (so resumed runs stay exact).
+    gen = torch.Generator(device=device).manual_seed(seed)
+    mus, logvars, recons, kl_dims = [], [], [], []
+    for start in range(0, test_images.shape[0], EVAL_BATCH):
+        x = to_float(test_images[start : start + EVAL_BATCH])
+        mu, logvar = model.encode(x)
+        out = model.decode(model.reparameterize(mu, logvar, gen))
+        parts = loss_parts(out, x, mu, logvar, model.likelihood, model.log_sigma)
+        mus.append(mu)
+        logvars.append(logvar)
+        recons.append(parts.recon)
+        kl_dims.append(parts.kl_dims)
+    mu, logvar, recon, kl_dims_all = (torch.cat(t) for t in (mus, logvars, recons, kl_dims))
+    kl = kl_dims_all.sum(1)
+    worst = torch.topk(recon, k=len(probe)).indices
+    probe_t = torch.as_tensor(probe, device=device)
+    decoded = model.decode_mean(torch.cat([mu[probe_t], mu[worst]]))
+    model.train(was_training)
+    decoder_state = MappingProxyType({k: frozen_array(v) for k, v in model.decoder_state().items()})
+    return EpochSnapshot(
+        epoch=epoch,
+        step=step,
+        test_recon=recon.mean().item(),
+        test_kl=kl.mean().item(),
+        test_total=(recon + kl).mean().item(),
+        latents=frozen_array(mu),
+        logvars=frozen_array(logvar),
+        kl_per_dim=frozen_array(kl_dims_all.mean(0)),
+        item_recon=frozen_array(recon),
+        probe_indices=frozen_array(probe),
+        probe_recons=frozen_array(decoded[: len(probe)]),
+        worst_indices=frozen_array(worst),
+        worst_recons=frozen_array(decoded[len(probe) :]),
+        decoder_state=decoder_state,  # type: ignore[arg-type]
+    )
+
+
+SNAPSHOT_ARRAYS = (
+    "latents", "logvars", "kl_per_dim", "item_recon", "probe_indices", "probe_recons", "worst_indices", "worst_recons",
+)
+
+
+def snapshot_arrays(snap: EpochSnapshot) -> dict[str, np.ndarray]:
+    """The arrays of a snapshot worth keeping in a checkpoint (the decoder is in the weights)."""
+    arrays = {name: getattr(snap, name) for name in SNAPSHOT_ARRAYS}
+    arrays["test_parts"] = np.array([snap.test_recon, snap.test_kl, snap.test_total], dtype=np.float64)
+    return arrays
+
+
+def train(
+    config: RunConfig,
+    data: Dataset | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    control: RunControl | None = None,
+) -> Iterator[Event]:
+    """Train a VAE, yielding events; the caller decides what to show and when to stop.
+
+    Parameters
+    ----------
+    config
+        The run's settings. When resuming, only ``train.epochs`` (the total) and
+        ``train.device`` may differ from the saved run's.
+    data
+        A loaded dataset; loaded from ``config.data`` when None.
+    run_dir
+        Where checkpoints go. None trains without saving (tests, throwaway runs).
+    resume
+        Continue the run saved in ``run_dir`` exactly where it stopped.
+    control
+        Stop/pause flags another thread may set; a stop ends the loop before the next
+        step, with a checkpoint.
+
+    Raises
+    ------
+    TrainingDiverged
+        The loss became NaN or infinite; the last good checkpoint is kept.
+    ConfigError, DataError, CheckpointError, DeviceError
+        Bad settings, data, run folder or device, each with one sentence of advice.
+    """
+    control = control or RunControl()
+    run_dir = Path(run_dir) if run_dir is not None else None
+    checkpoint = None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("Resuming needs the run folder to continue; pass --out RUN_DIR.")
+        checkpoint = open_run(run_dir)
+        _check_resumable(checkpoint.config, config)
+    elif run_dir is not None and is_run(run_dir):
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
+
+    data = data if data is not None else load_dataset(config.data)
+    device = resolve_device(config.train.device)
+    tc = config.train
+    torch.manual_seed(tc.seed)  # initial weights
+    model = build_model(config.model, data.image_shape).to(device)
+    # fused Adam runs the update as one kernel per device: fewer launches on GPU, less overhead on CPU.
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=device.type in ("cuda", "cpu"))
+    gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order and reparameterisation noise
+
+    train_images = data.train_images.to(device)
+    test_images = data.test_images.to(device)
+    n = data.n_train
+    steps_per_epoch = math.ceil(n / tc.batch_size)
+    total_steps = tc.epochs * steps_per_epoch
+    probe = probe_indices(data.test_labels, data.n_test, tc.probe_size)
+    warmup_steps = tc.kl_warmup_epochs * steps_per_epoch
+
+    step, epoch, order, position = 0, 0, None, 0
+    history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint.load_model("cpu").state_dict())
+        state = checkpoint.load_resume_state()
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+        except (ValueError, RuntimeError, KeyError, TypeError):
+            from .errors import CheckpointError
+
+            raise CheckpointError(f"The resume state in {run_dir} does not fit this run; it cannot be resumed.") from None
+        step, epoch = checkpoint.step, checkpoint.epoch
+        order = state["order"].to(device) if state["order"] is not None else None
+        position = int(state["position"])
+        history = checkpoint.history
+        if epoch >= tc.epochs:
+            raise ConfigError(
+                f"The run in {run_dir} has already trained {epoch} epoch(s); pass an --epochs larger than that."
+            )
+    elif run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_testset(run_dir, data.test_images, data.test_labels)
+
+    yield RunStarted(
+        config=config.to_dict(),
+        device=str(device),
+        image_shape=data.image_shape,
+        n_train=n,
+        n_test=data.n_test,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        start_step=step,
+        start_epoch=epoch,
+        test_images=frozen_array(data.test_images),
+        test_labels=None if data.test_labels is None else frozen_array(data.test_labels),
+        classes=data.classes,
+        run_dir=str(run_dir) if run_dir is not None else None,
+    )
+
+    def save(snap: EpochSnapshot, epoch_complete: bool) -> CheckpointSaved:
+        resume_state = {
+            "optimizer": optimizer.state_dict(),
+            "generator": gen.get_state(),
+            "order": None if order is None else order.cpu(),
+            "position": position,
+        }
+        path = save_checkpoint(
+            run_dir,
+            config=config,
+            model=model,
+            resume_state=resume_state,
+            snapshot=snapshot_arrays(snap),
+            epoch=epoch,
+            step=step,
+            epoch_complete=epoch_complete,
+            image_shape=data.image_shape,
+            classes=data.classes,
+            history=history,
+        )
+        return CheckpointSaved(str(path), epoch, step)
+
+    model.train()
+    zero = torch.zeros((), device=device)
+    acc_recon, acc_kl, acc_total, acc_items = zero.clone(), zero.clone(), zero.clone(), 0
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    elapsed, window_start, window_items = 0.0, time.perf_counter(), 0
+    try:
+        while epoch < tc.epochs:
+            if order is None:
+                order = torch.randperm(n, generator=gen, device=device)
+                position = 0
+            while position < n:
+                control.wait_while_paused()
+                if control.stop_requested:
+                    snap = snapshot(model, test_images, probe, epoch=epoch, step=step, seed=tc.seed)
+                    yield snap
+                    if run_dir is not None:
+                        yield save(snap, epoch_complete=False)
+                    yield RunFinished("stopped", epoch, step, str(run_dir) if run_dir else None)
+                    return
+                batch = order[position : position + tc.batch_size]
+                position += tc.batch_size
+                x = to_float(train_images[batch])  # (B, C, H, W) in [0, 1]
+                out, mu, logvar = model(x, gen)
+                parts = loss_parts(out, x, mu, logvar, model.likelihood, model.log_sigma)
+                beta = tc.beta * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else tc.beta
+                per_item = parts.total(beta)
+                loss = per_item.mean()  # nats per image
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                # Accumulate on the device; no sync here.
+                acc_recon += parts.recon.detach().sum()
+                acc_kl += parts.kl.detach().sum()
+                acc_total += per_item.detach().sum()
+                acc_items += x.shape[0]
+                bad = ~torch.isfinite(loss.detach()) & (first_bad_step < 0)
+                first_bad_step = torch.where(bad, torch.full_like(first_bad_step, step), first_bad_step)
+
+                if step % tc.log_every == 0 or position >= n:
+                    # The sync point: one transfer of four numbers every log_every steps.
+                    recon_sum, kl_sum, total_sum, bad_step = torch.stack(
+                        [acc_recon, acc_kl, acc_total, first_bad_step.to(acc_recon.dtype)]
+                    ).tolist()
+                    if bad_step >= 0 or not math.isfinite(total_sum):
+                        raise TrainingDiverged(_divergence_advice(int(bad_step) if bad_step >= 0 else step, run_dir), step)
+                    now = time.perf_counter()
+                    elapsed += now - window_start
+                    window_items += acc_items
+                    metrics = StepMetrics(
+                        epoch=epoch + 1,
+                        step=step,
+                        total_steps=total_steps,
+                        recon=recon_sum / acc_items,
+                        kl=kl_sum / acc_items,
+                        total=total_sum / acc_items,
+                        beta=beta,
+                        items_per_second=acc_items / max(now - window_start, 1e-9),
+                        elapsed=elapsed,
+                    )
+                    history["steps"].append(
+                        {"step": step, "epoch": epoch + 1, "recon": metrics.recon, "kl": metrics.kl,
+                         "total": metrics.total, "beta": beta}
+                    )
+                    acc_recon.zero_(), acc_kl.zero_(), acc_total.zero_()
+                    acc_items = 0
+                    yield metrics
+                    window_start = time.perf_counter()  # time spent by the consumer is not training time
+            epoch += 1
+            order = None
+            position = 0
+            snap = snapshot(model, test_images, probe, epoch=epoch, step=step, seed=tc.seed)
+            history["epochs"].append(
+                {"epoch": epoch, "step": step, "recon": snap.test_recon, "kl": snap.test_kl, "total": snap.test_total}
+            )
+            yield snap
+            if run_dir is not None and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
+                yield save(snap, epoch_complete=True)
+            window_start = time.perf_counter()
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        raise DeviceError(
+            f"The GPU ran out of memory at batch size {tc.batch_size}; choose a smaller batch size or the CPU."
+        ) from None
+    yield RunFinished("completed", epoch, step, str(run_dir) if run_dir else None)
+
+
+def _divergence_advice(step: int, run_dir: Path | None) -> str:
+    kept = f"the last good checkpoint in {run_dir} is kept" if run_dir is not None else "nothing was saved"
+    return (
+        f"The loss became NaN or infinite at step {step}, so training stopped and {kept}; "
+        f"lower the learning rate or warm up the KL weight (--kl-warmup)."
+    )
+
+
+def _check_resumable(saved: RunConfig, asked: RunConfig) -> None:
+    """Only the total epochs and the device may change when resuming; anything else is a new run."""
+    for section in ("data", "model"):
+        if getattr(saved, section) != getattr(asked, section):
+            raise ConfigError(
+                f"The {section} settings differ from the saved run's; resume with the run's own settings "
+                f"or start a new run in another folder."
+            )
+    same = {k: v for k, v in vars(saved.train).items() if k not in ("epochs", "device")}
+    now = {k: v for k, v in vars(asked.train).items() if k not in ("epochs", "device")}
+    if same != now:
+        changed = ", ".join(sorted(k for k in same if same[k] != now[k]))
+        raise ConfigError(f"Resuming cannot change {changed}; start a new run in another folder to change them.")
