@@ -1,0 +1,1 @@
+"""The desktop explorer: PySide6 + pyqtgraph over the core engine."""

@@ -1,0 +1,193 @@
+"""Owns the worker threads; the main window talks to training and t-SNE only through here.
+
+Closing never terminates a thread: it sets the stop flag (training saves and returns at
+the next step, t-SNE returns at the next chunk), quits the thread's loop and waits.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from latentlab.core.config import RunConfig
+from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
+from latentlab.core.trainer import RunControl, train
+
+from .workers import TrainingWorker, TSNEWorker
+
+TrainFn = Callable[..., Iterator[Any]]
+
+
+class TrainingController(QObject):
+    run_started = Signal(object)  # RunStarted
+    metrics = Signal(object)  # StepMetrics
+    snapshot = Signal(object)  # EpochSnapshot: only the newest, when several queue up
+    run_finished = Signal(object)  # RunFinished
+    failed = Signal(str)
+    state_changed = Signal(str)  # idle | running | paused
+
+    def __init__(self, parent: QObject | None = None, train_fn: TrainFn = train, num_threads: int | None = None):
+        super().__init__(parent)
+        self._train_fn = train_fn
+        self._num_threads = num_threads
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._control: RunControl | None = None
+        self._pending_snapshot: EpochSnapshot | None = None
+        self.state = "idle"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, config: RunConfig, run_dir: Path | None, resume: bool = False) -> None:
+        if self.running:
+            return
+        control = RunControl()
+        fn = self._train_fn
+        worker = TrainingWorker(lambda: fn(config, run_dir=run_dir, resume=resume, control=control), self._num_threads)
+        thread = QThread()
+        thread.setObjectName("latentlab-training")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.event.connect(self._on_event)
+        worker.failed.connect(self.failed)
+        worker.done.connect(thread.quit)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker, self._control = thread, worker, control
+        self._set_state("running")
+        thread.start()
+
+    def toggle_pause(self) -> None:
+        if self._control is None:
+            return
+        if self._control.paused:
+            self._control.resume()
+            self._set_state("running")
+        else:
+            self._control.pause()
+            self._set_state("paused")
+
+    def stop(self) -> None:
+        """Ask the run to end at its next step (it saves a checkpoint); returns at once."""
+        if self._control is not None:
+            self._control.stop()
+
+    def stop_and_wait(self, timeout_ms: int = 60000) -> bool:
+        """Stop and block until the thread has ended; True if it did."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.stop()
+        ok = thread.wait(timeout_ms)
+        if ok:
+            self._on_thread_finished()
+        return ok
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, StepMetrics):
+            self.metrics.emit(event)
+        elif isinstance(event, EpochSnapshot):
+            # Coalesce: if the GUI is behind, only the newest snapshot is worth drawing.
+            first = self._pending_snapshot is None
+            self._pending_snapshot = event
+            if first:
+                QTimer.singleShot(0, self._flush_snapshot)
+        elif isinstance(event, RunStarted):
+            self.run_started.emit(event)
+        elif isinstance(event, RunFinished):
+            self._flush_snapshot()
+            self.run_finished.emit(event)
+
+    def _flush_snapshot(self) -> None:
+        snap, self._pending_snapshot = self._pending_snapshot, None
+        if snap is not None:
+            self.snapshot.emit(snap)
+
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:
+            return
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = self._control = None
+        worker.event.disconnect(self._on_event)
+        self._flush_snapshot()
+        worker.deleteLater()
+        thread.deleteLater()
+        self._set_state("idle")
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+
+class TSNEController(QObject):
+    """One t-SNE at a time; a generation counter drops results from a cancelled or older run."""
+
+    progress = Signal(object)  # TSNEProgress of the current run
+    finished = Signal(object)  # the final TSNEProgress
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.generation = 0
+        self._threads: dict[int, tuple[QThread, TSNEWorker, threading.Event]] = {}
+
+    @property
+    def running(self) -> bool:
+        return self.generation in self._threads
+
+    def start(self, latents: np.ndarray, init: np.ndarray | None = None) -> None:
+        self.cancel()
+        self.generation += 1
+        cancel = threading.Event()
+        worker = TSNEWorker(self.generation, latents, init, cancel)
+        thread = QThread()
+        thread.setObjectName(f"latentlab-tsne-{self.generation}")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self._on_progress)
+        worker.failed.connect(self._on_failed)
+        worker.done.connect(thread.quit)
+        worker.done.connect(self._on_worker_done)  # queued to this (GUI-thread) object
+        self._threads[generation] = (thread, worker, cancel)
+        thread.start()
+
+    def cancel(self) -> None:
+        """Takes effect at once for the GUI; the worker stops within a chunk of iterations."""
+        entry = self._threads.get(self.generation)
+        if entry is not None:
+            entry[2].set()
+            self.generation += 1  # anything the old run still emits is now stale
+            self.cancelled.emit()
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        for thread, _, cancel in list(self._threads.values()):
+            cancel.set()
+        for generation, (thread, _, _) in list(self._threads.items()):
+            thread.quit()
+            thread.wait(timeout_ms)
+            self._on_worker_done(generation)
+
+    def _on_progress(self, generation: int, progress) -> None:
+        if generation != self.generation:
+            return
+        self.progress.emit(progress)
+        if progress.done:
+            self.finished.emit(progress)
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if generation == self.generation:
+            self.failed.emit(message)
+
+    def _on_worker_done(self, generation: int) -> None:
+        entry = self._threads.pop(generation, None)
+        if entry is not None:
+            thread, worker, _ = entry
+            thread.wait()  # its event loop is quitting; this returns at once
+            worker.deleteLater()
+            thread.deleteLater()

@@ -1,0 +1,1 @@
+"""Passive views: NumPy arrays in, Qt signals out. Nothing here imports torch."""

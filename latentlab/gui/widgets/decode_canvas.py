@@ -1,0 +1,89 @@
+"""The decoded image under the marker, prior samples, and an interpolation strip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from .images import tile, to_display
+
+
+def _image_view() -> pg.PlotWidget:
+    view = pg.PlotWidget(background="#1e1e1e")
+    view.hideAxis("left")
+    view.hideAxis("bottom")
+    view.setAspectLocked(True)
+    view.invertY(True)
+    view.setMouseEnabled(False, False)
+    view.setMenuEnabled(False)
+    return view
+
+
+class DecodeCanvas(QWidget):
+    sample_requested = Signal()
+    endpoint_requested = Signal(str)  # "A" or "B": take the marker's latent as that end
+    steps_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view = _image_view()
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image)
+        self.caption = QLabel("Drag the marker on the latent scatter to decode.")
+        self.caption.setWordWrap(True)
+        self.caption.setStyleSheet("color: #aaaaaa;")
+
+        self.sample_button = QPushButton("Sample from prior")
+        self.sample_button.setToolTip("Decode z drawn from N(0, I)")
+        self.sample_button.clicked.connect(self.sample_requested)
+        self.a_button = QPushButton("Set A")
+        self.a_button.setToolTip("Use the marker's point as the start of the interpolation")
+        self.a_button.clicked.connect(lambda: self.endpoint_requested.emit("A"))
+        self.b_button = QPushButton("Set B")
+        self.b_button.setToolTip("Use the marker's point as the end of the interpolation")
+        self.b_button.clicked.connect(lambda: self.endpoint_requested.emit("B"))
+        self.steps = QSpinBox()
+        self.steps.setRange(3, 20)
+        self.steps.setValue(10)
+        self.steps.setToolTip("Images in the interpolation strip")
+        self.steps.valueChanged.connect(self.steps_changed)
+
+        self.strip_view = _image_view()
+        self.strip_view.setFixedHeight(90)
+        self.strip = pg.ImageItem(axisOrder="row-major")
+        self.strip_view.addItem(self.strip)
+        self.strip_caption = QLabel("Interpolation: set A and B.")
+        self.strip_caption.setStyleSheet("color: #aaaaaa;")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.sample_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.a_button)
+        buttons.addWidget(self.b_button)
+        buttons.addWidget(self.steps)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+        layout.addLayout(buttons)
+        layout.addWidget(self.strip_caption)
+        layout.addWidget(self.strip_view)
+        self.images_set = 0  # how many times the decoded image changed (tests, benchmarks)
+
+    def set_image(self, image: np.ndarray, caption: str) -> None:
+        """``image``: (C, H, W) in [0, 1]."""
+        self.image.setImage(to_display(image)[0], autoLevels=False, levels=(0, 1))
+        self.caption.setText(caption)
+        self.images_set += 1
+
+    def current_image(self) -> np.ndarray | None:
+        return self.image.image
+
+    def set_strip(self, images: np.ndarray, caption: str) -> None:
+        """``images``: (N, C, H, W) in [0, 1], shown left to right."""
+        shown = to_display(images)
+        self.strip.setImage(tile(shown, columns=len(shown)), autoLevels=False, levels=(0, 1))
+        self.strip_caption.setText(caption)
+        self.strip_view.autoRange(padding=0)

@@ -1,0 +1,47 @@
+"""Reconstruction gallery: inputs above their reconstructions, refreshed every epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from .images import tile, to_display
+
+
+class ReconstructionGallery(QWidget):
+    worst_toggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view = pg.PlotWidget(background="#1e1e1e")
+        self.view.hideAxis("left")
+        self.view.hideAxis("bottom")
+        self.view.setAspectLocked(True)
+        self.view.invertY(True)
+        self.view.setMenuEnabled(False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image)
+        self.worst_box = QCheckBox("Show the worst-reconstructed test items")
+        self.worst_box.toggled.connect(self.worst_toggled)
+        self.caption = QLabel("Inputs (top) and reconstructions (bottom) appear after the first epoch.")
+        self.caption.setStyleSheet("color: #aaaaaa;")
+        top = QHBoxLayout()
+        top.addWidget(self.worst_box)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+
+    def show_worst(self) -> bool:
+        return self.worst_box.isChecked()
+
+    def set_pairs(self, inputs: np.ndarray, recons: np.ndarray, caption: str) -> None:
+        """``inputs`` (N, C, H, W) uint8 or [0, 1] floats; ``recons`` (N, C, H, W) in [0, 1]."""
+        shown = np.concatenate([to_display(inputs), to_display(recons)])
+        self.image.setImage(tile(shown, columns=len(inputs)), autoLevels=False, levels=(0, 1))
+        self.view.autoRange(padding=0.02)
+        self.caption.setText(caption)

@@ -1,0 +1,206 @@
+"""The latent scatter: test items as points coloured by label, a draggable decode marker,
+hover/click previews, and the choice of view (the latent itself, PCA, t-SNE)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+)
+
+from .images import to_display
+
+PALETTE = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+]
+HOVER_PIXELS = 8  # how near the pointer must be to a point to preview it
+VIEWS = {"latent": "Latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i] if i < len(PALETTE) else pg.intColor(i, hues=max(12, i + 1)).name()
+
+
+class LatentScatter(QWidget):
+    marker_moved = Signal(float, float)  # view coordinates, while dragging
+    point_hovered = Signal(int)  # test index under the pointer, -1 when none
+    point_clicked = Signal(int)
+    view_changed = Signal(str)  # "latent" | "pca" | "tsne"
+    tsne_requested = Signal()
+    tsne_cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="#1e1e1e")
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setAspectLocked(False)
+        self.legend = self.plot.addLegend(offset=(10, 10))
+        self.items: list[pg.ScatterPlotItem] = []
+        self.marker = pg.TargetItem(pos=(0, 0), size=16, movable=True, pen=pg.mkPen("#ffffff", width=2),
+                                    brush=pg.mkBrush(255, 255, 255, 40), symbol="crosshair")
+        self.marker.setZValue(10)
+        self.plot.addItem(self.marker)
+        self.marker.sigPositionChanged.connect(self._on_marker_moved)
+        self.highlight = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#ffffff", width=2), brush=None)
+        self.highlight.setZValue(9)
+        self.plot.addItem(self.highlight)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+
+        self.view_box = QComboBox()
+        for key, text in VIEWS.items():
+            self.view_box.addItem(text, key)
+        self.view_box.currentIndexChanged.connect(lambda _: self.view_changed.emit(self.view()))
+        self.tsne_button = QPushButton("Run t-SNE")
+        self.tsne_button.clicked.connect(self._on_tsne_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        self.note = QLabel()
+        self.note.setStyleSheet("color: #aaaaaa;")
+
+        self.preview_input = pg.ImageView()
+        self.preview_recon = pg.ImageView()
+        for view in (self.preview_input, self.preview_recon):
+            view.ui.histogram.hide()
+            view.ui.roiBtn.hide()
+            view.ui.menuBtn.hide()
+            view.setFixedSize(96, 96)
+        self.preview_caption = QLabel("Hover over a point to see\nits input and reconstruction.")
+        self.preview_caption.setStyleSheet("color: #aaaaaa;")
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("View:"))
+        controls.addWidget(self.view_box)
+        controls.addWidget(self.tsne_button)
+        controls.addWidget(self.progress)
+        controls.addWidget(self.note, 1)
+        preview = QHBoxLayout()
+        preview.addWidget(self.preview_input)
+        preview.addWidget(self.preview_recon)
+        preview.addWidget(self.preview_caption, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(preview)
+
+        self.layout_points = np.zeros((0, 2))
+        self._classes: tuple[str, ...] = ()
+        self._labels: np.ndarray | None = None
+        self._hovered = -1
+        self._tsne_running = False
+
+    # -- view state -----------------------------------------------------------------------
+    def view(self) -> str:
+        return self.view_box.currentData()
+
+    def set_view(self, key: str, emit: bool = False) -> None:
+        self.view_box.blockSignals(not emit)
+        self.view_box.setCurrentIndex(list(VIEWS).index(key))
+        self.view_box.blockSignals(False)
+
+    def set_views_enabled(self, latent_2d: bool) -> None:
+        """The "Latent (2-D)" view exists only when the latent is 2-D."""
+        model = self.view_box.model()
+        model.item(0).setEnabled(latent_2d)
+
+    def set_note(self, text: str) -> None:
+        self.note.setText(text)
+
+    # -- points ---------------------------------------------------------------------------
+    def set_points(self, layout: np.ndarray, labels: np.ndarray | None, classes: tuple[str, ...] = ()) -> None:
+        """Show ``layout`` (N, 2); one scatter item per label so each needs a single brush."""
+        layout = np.asarray(layout, dtype=np.float64)
+        labels = None if labels is None else np.asarray(labels)
+        groups = [np.arange(len(layout))] if labels is None else [np.flatnonzero(labels == c) for c in range(
+            int(labels.max()) + 1 if len(labels) else 0)]
+        names = ["test items"] if labels is None else [
+            classes[c] if c < len(classes) else str(c) for c in range(len(groups))]
+        if len(groups) != len(self.items) or labels is None and self._labels is not None or classes != self._classes:
+            for item in self.items:
+                self.plot.removeItem(item)
+                self.legend.removeItem(item)
+            self.items = []
+            for i, name in enumerate(names):
+                item = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(_colour(i)), name=name)
+                self.plot.addItem(item)
+                self.items.append(item)
+        for item, members in zip(self.items, groups):
+            item.setData(layout[members, 0], layout[members, 1])
+        first = len(self.layout_points) == 0
+        self.layout_points = layout
+        self._labels, self._classes = labels, classes
+        if first:
+            self.plot.autoRange()
+
+    def set_marker(self, x: float, y: float, emit: bool = False) -> None:
+        if not emit:
+            self.marker.blockSignals(True)
+        self.marker.setPos(QPointF(x, y))
+        self.marker.blockSignals(False)
+
+    def marker_position(self) -> tuple[float, float]:
+        p = self.marker.pos()
+        return float(p.x()), float(p.y())
+
+    def nearest(self, x: float, y: float, max_pixels: float = HOVER_PIXELS) -> int:
+        """Index of the point nearest view position (x, y), if within ``max_pixels`` on screen."""
+        if len(self.layout_points) == 0:
+            return -1
+        px, py = self.plot.getViewBox().viewPixelSize()  # view units per screen pixel
+        d = ((self.layout_points[:, 0] - x) / px) ** 2 + ((self.layout_points[:, 1] - y) / py) ** 2
+        i = int(np.argmin(d))
+        return i if d[i] <= max_pixels**2 else -1
+
+    def highlight_point(self, index: int) -> None:
+        if 0 <= index < len(self.layout_points):
+            self.highlight.setData([self.layout_points[index, 0]], [self.layout_points[index, 1]])
+        else:
+            self.highlight.setData([], [])
+
+    def show_preview(self, image: np.ndarray, recon: np.ndarray, caption: str) -> None:
+        """``image``/``recon``: (C, H, W) arrays in [0, 1] (or uint8)."""
+        self.preview_input.setImage(to_display(image)[0], autoLevels=False, levels=(0, 1))
+        self.preview_recon.setImage(to_display(recon)[0], autoLevels=False, levels=(0, 1))
+        self.preview_caption.setText(caption)
+
+    # -- t-SNE progress ------------------------------------------------------------------
+    def set_tsne_progress(self, fraction: float | None) -> None:
+        """A fraction in [0, 1] while t-SNE runs; None when it is done or cancelled."""
+        self._tsne_running = fraction is not None
+        self.progress.setVisible(self._tsne_running)
+        self.tsne_button.setText("Cancel t-SNE" if self._tsne_running else "Run t-SNE")
+        if fraction is not None:
+            self.progress.setValue(int(fraction * 1000))
+            self.progress.setFormat(f"t-SNE {fraction:.0%}")
+
+    # -- slots ----------------------------------------------------------------------------
+    def _on_tsne_button(self) -> None:
+        (self.tsne_cancel_requested if self._tsne_running else self.tsne_requested).emit()
+
+    def _on_marker_moved(self) -> None:
+        self.marker_moved.emit(*self.marker_position())
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if self.marker.isUnderMouse() or not self.plot.sceneBoundingRect().contains(scene_pos):
+            return
+        p = self.plot.getViewBox().mapSceneToView(scene_pos)
+        index = self.nearest(p.x(), p.y())
+        if index != self._hovered:
+            self._hovered = index
+            self.highlight_point(index)
+            self.point_hovered.emit(index)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        p = self.plot.getViewBox().mapSceneToView(event.scenePos())
+        index = self.nearest(p.x(), p.y())
+        if index >= 0:
+            self.point_clicked.emit(index)

@@ -1,0 +1,134 @@
+"""Live loss curves (train per step, test per epoch) and the per-dimension KL bar chart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+CURVES = {"total": "#e8e8e8", "recon": "#4aa3ff", "kl": "#ff9f43"}
+REDRAW_MS = 33  # at most ~30 redraws a second, however fast metrics arrive
+COLLAPSE_NATS = 0.01  # mean KL per dimension below this: the dimension carries no information
+
+
+class LossPlot(QWidget):
+    """Buffers incoming metrics and redraws on a timer, so a fast trainer cannot flood the GUI."""
+
+    log_scale_toggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="#1e1e1e")
+        self.plot.setLabel("left", "nats per image")
+        self.plot.setLabel("bottom", "step")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        legend = self.plot.addLegend(offset=(-10, 10))
+        self.train_curves = {}
+        self.test_curves = {}
+        for name, colour in CURVES.items():
+            self.train_curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=1.5), name=f"train {name}")
+            self.test_curves[name] = self.plot.plot(
+                pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=6,
+                symbolBrush=colour, symbolPen=None, name=f"test {name}",
+            )
+        legend.setColumnCount(2)
+
+        self.kl_plot = pg.PlotWidget(background="#1e1e1e")
+        self.kl_plot.setLabel("left", "KL (nats)")
+        self.kl_plot.setLabel("bottom", "latent dimension")
+        self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#ff9f43", pen=None)
+        self.kl_plot.addItem(self.kl_bars)
+        self.kl_warning = QLabel()
+        self.kl_warning.setWordWrap(True)
+        self.kl_warning.setStyleSheet("color: #ffb020;")
+
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.toggled.connect(self._on_log_toggled)
+
+        top = QHBoxLayout()
+        top.addWidget(self.log_box)
+        top.addStretch(1)
+        kl_box = QWidget()
+        kl_layout = QVBoxLayout(kl_box)
+        kl_layout.setContentsMargins(0, 0, 0, 0)
+        kl_layout.addWidget(self.kl_plot, 1)
+        kl_layout.addWidget(self.kl_warning)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.plot)
+        split.addWidget(kl_box)
+        split.setSizes([300, 120])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+
+        self.clear()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._on_redraw)
+        self._timer.start()
+
+    def clear(self) -> None:
+        self._train: dict[str, list[float]] = {"step": [], "total": [], "recon": [], "kl": []}
+        self._test: dict[str, list[float]] = {"step": [], "total": [], "recon": [], "kl": []}
+        self._dirty = True
+        self.redraws = 0
+        self.kl_bars.setOpts(x=[], height=[])
+        self.kl_warning.setText("")
+
+    def add_train(self, step: int, recon: float, kl: float, total: float) -> None:
+        for key, value in (("step", step), ("recon", recon), ("kl", kl), ("total", total)):
+            self._train[key].append(value)
+        self._dirty = True
+
+    def add_test(self, step: int, recon: float, kl: float, total: float) -> None:
+        for key, value in (("step", step), ("recon", recon), ("kl", kl), ("total", total)):
+            self._test[key].append(value)
+        self._dirty = True
+
+    def set_history(self, steps: list[dict], epochs: list[dict]) -> None:
+        """Replace the curves with a saved run's history."""
+        self.clear()
+        for row in steps:
+            self.add_train(row["step"], row["recon"], row["kl"], row["total"])
+        for row in epochs:
+            self.add_test(row["step"], row["recon"], row["kl"], row["total"])
+
+    def history(self) -> dict[str, dict[str, list[float]]]:
+        return {"train": {k: list(v) for k, v in self._train.items()}, "test": {k: list(v) for k, v in self._test.items()}}
+
+    def set_kl_per_dim(self, kl: np.ndarray) -> None:
+        kl = np.asarray(kl, dtype=np.float64)
+        dims = np.arange(len(kl))
+        brushes = [pg.mkBrush("#ff9f43" if v >= COLLAPSE_NATS else "#666666") for v in kl]
+        self.kl_bars.setOpts(x=dims, height=kl, brushes=brushes)
+        active = int(np.sum(kl >= COLLAPSE_NATS))
+        if kl.sum() < COLLAPSE_NATS * max(1, len(kl)):
+            self.kl_warning.setText(
+                "Posterior collapse: the KL is near zero, so the latent carries almost no information. "
+                "Try a KL warm-up, a lower beta, or a weaker decoder."
+            )
+        elif active < len(kl):
+            self.kl_warning.setText(f"{active} of {len(kl)} latent dimensions are active; the grey ones are unused.")
+        else:
+            self.kl_warning.setText(f"All {len(kl)} latent dimensions are active.")
+
+    def _on_log_toggled(self, on: bool) -> None:
+        self.plot.setLogMode(y=on)
+        self.log_scale_toggled.emit(on)
+
+    def _on_redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraws += 1
+        for source, curves in ((self._train, self.train_curves), (self._test, self.test_curves)):
+            x = np.asarray(source["step"], dtype=np.float64)
+            for name, curve in curves.items():
+                y = np.asarray(source[name], dtype=np.float64)
+                if self.log_box.isChecked():
+                    keep = y > 0  # a KL of exactly zero has no logarithm
+                    curve.setData(x[keep], y[keep])
+                else:
+                    curve.setData(x, y)

@@ -1,0 +1,74 @@
+"""Objects that run on a QThread: training, and t-SNE layouts.
+
+Each wraps a core generator and turns its items into queued Qt signals; the items are
+frozen CPU records, so handing them to the GUI thread shares nothing mutable.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+
+from latentlab.core.errors import LatentlabError
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, LatentlabError):
+        return str(exc)
+    traceback.print_exception(exc)  # for the bug report; the user sees one sentence
+    return f"Training failed unexpectedly ({type(exc).__name__}: {exc}); the details are printed on the console."
+
+
+class TrainingWorker(QObject):
+    event = Signal(object)  # RunStarted | StepMetrics | EpochSnapshot | CheckpointSaved | RunFinished
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self, events: Callable[[], Iterator[Any]], num_threads: int | None = None):
+        super().__init__()
+        self._events = events
+        self._num_threads = num_threads
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            if self._num_threads:
+                import torch
+
+                torch.set_num_threads(self._num_threads)
+            for event in self._events():
+                self.event.emit(event)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
+            self.failed.emit(_describe_failure(exc))
+        finally:
+            self.done.emit()
+
+
+class TSNEWorker(QObject):
+    progress = Signal(int, object)  # generation, TSNEProgress
+    failed = Signal(int, str)
+    done = Signal(int)
+
+    def __init__(self, generation: int, latents: np.ndarray, init: np.ndarray | None, cancel: threading.Event):
+        super().__init__()
+        self.generation = generation
+        self._latents = latents
+        self._init = init
+        self._cancel = cancel
+
+    @Slot()
+    def run(self) -> None:
+        from latentlab.core.projection import tsne_layout
+
+        try:
+            # Chunks of 5 iterations keep a cancel under half a second at 10,000 points.
+            for progress in tsne_layout(self._latents, init=self._init, cancel=self._cancel, chunk=5):
+                self.progress.emit(self.generation, progress)
+        except BaseException as exc:  # noqa: BLE001
+            self.failed.emit(self.generation, _describe_failure(exc).replace("Training", "t-SNE"))
+        finally:
+            self.done.emit(self.generation)
