@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line, not the usage block plus a line."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help).\n")
+        self.exit(EXIT_USER_ERROR, f"{self.prog.split()[0]}: error: {message} (see {self.prog} --help).\n")
 
 
 class UsageError(Exception):

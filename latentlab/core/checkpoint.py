@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -126,7 +127,9 @@ class Checkpoint:
 
     def load_resume_state(self) -> dict[str, Any]:
         try:
-            state = torch.load(io.BytesIO(self._read("resume")), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a refused foreign pickle is our error to report, not torch's
+                warnings.simplefilter("ignore")
+                state = torch.load(io.BytesIO(self._read("resume")), map_location="cpu", weights_only=True)
         except LatentlabError:
             raise
         except Exception:

@@ -59,7 +59,11 @@ class ModelConfig:
     sigma: float | None = None  # gaussian only: fixed observation std; None learns one shared sigma
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        hidden = self.hidden.split(",") if isinstance(self.hidden, str) else self.hidden
+        try:
+            object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
+        except (TypeError, ValueError):
+            raise ConfigError(f"Hidden widths must be whole numbers such as 400 or 512,256, not {self.hidden!r}.") from None
         _require(self.kind in MODELS, f"Unknown model {self.kind!r}; choose mlp or conv.")
         _require(
             isinstance(self.latent_dim, int) and self.latent_dim >= 1,

@@ -109,10 +109,12 @@ def _open_torchvision(factory, root: str, label: str, expected: str):
         raise DataError(f"The data folder {root} does not exist; pass --data-dir with {expected}.")
     try:
         return _quiet_torchvision(lambda: (factory(train=True, download=False), factory(train=False, download=False)))
-    except RuntimeError:
-        pass  # not found (or not unpacked yet): let torchvision verify and unpack, or fetch
-    except Exception as exc:
-        raise DataError(f"The {label} files under {root} could not be read ({exc}); replace them.") from None
+    except RuntimeError as exc:
+        if "not found" not in str(exc):  # torchvision's word for missing (or not yet unpacked) files
+            raise DataError(f"The {label} files under {root} are damaged or truncated; replace them.") from None
+        # Missing: let torchvision verify and unpack the archives it finds, or fetch them.
+    except Exception:
+        raise DataError(f"The {label} files under {root} are damaged or truncated; replace them.") from None
     try:
         return _quiet_torchvision(lambda: (factory(train=True, download=True), factory(train=False, download=True)))
     except Exception:
@@ -167,14 +169,15 @@ def _image_files(folder: Path) -> list[Path]:
 
 def _labelled_files(folder: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
     """ImageFolder layout (one subfolder per class) if there are subfolders, else a flat folder."""
-    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import find_classes, make_dataset
 
     if any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir()):
         try:
-            classes, class_to_idx = ImageFolder.find_classes(str(folder))
-            samples = ImageFolder.make_dataset(str(folder), class_to_idx, extensions=_extensions())
-        except FileNotFoundError as exc:
-            raise DataError(f"{exc}; put images in the class subfolders of {folder}.") from None
+            classes, class_to_idx = find_classes(str(folder))
+            samples = make_dataset(str(folder), class_to_idx, extensions=_extensions())
+        except FileNotFoundError as exc:  # torchvision: "Found no valid file for the classes X. Supported ..."
+            first = str(exc).split(". ")[0].rstrip(".")
+            raise DataError(f"{first} under {folder}; put images in every class subfolder.") from None
         return [Path(p) for p, _ in samples], [c for _, c in samples], tuple(classes)
     return _image_files(folder), None, ()
 

@@ -91,6 +91,7 @@ class NeighbourInverse:
     def inverse(self, points: np.ndarray) -> np.ndarray:
         dist, idx = self._nn.kneighbors(np.atleast_2d(np.asarray(points, dtype=np.float64)))
         weights = 1.0 / np.maximum(dist, 1e-9)  # (N, k); a point on top of a neighbour takes its latent
+        weights = np.where(dist[:, :1] <= 1e-12, (dist <= 1e-12).astype(np.float64), weights)  # exactly its latent
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("nk,nkd->nd", weights, self.latents[idx])
 

@@ -321,7 +321,7 @@ def train(
                         [acc_recon, acc_kl, acc_total, first_bad_step.to(acc_recon.dtype)]
                     ).tolist()
                     if bad_step >= 0 or not math.isfinite(total_sum):
-                        raise TrainingDiverged(_divergence_advice(int(bad_step) if bad_step >= 0 else step, run_dir), step)
+                        raise TrainingDiverged(_divergence_advice(at := int(bad_step) if bad_step >= 0 else step, run_dir), at)
                     now = time.perf_counter()
                     elapsed += now - window_start
                     window_items += acc_items
@@ -364,7 +364,7 @@ def train(
 
 
 def _divergence_advice(step: int, run_dir: Path | None) -> str:
-    kept = f"the last good checkpoint in {run_dir} is kept" if run_dir is not None else "nothing was saved"
+    kept = f"the last good checkpoint in {run_dir} is kept" if run_dir is not None and is_run(run_dir) else "nothing was saved"
     return (
         f"The loss became NaN or infinite at step {step}, so training stopped and {kept}; "
         f"lower the learning rate or warm up the KL weight (--kl-warmup)."

@@ -1,0 +1,185 @@
+"""Fixtures for the core (Qt-free) tests: small real datasets, a trained run, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def _check_one_sentence(message: str) -> None:
+    """A user-facing error: one line, one sentence, no traceback."""
+    assert message, "the error message is empty"
+    assert "\n" not in message.strip(), f"the error spans several lines: {message!r}"
+    assert "Traceback" not in message
+    assert message.rstrip().endswith("."), f"the error is not a finished sentence: {message!r}"
+    # A full stop followed by a capital starts a second sentence (dots inside paths do not match).
+    assert not re.search(r"\.\s+[A-Z]", message), f"the error holds more than one sentence: {message!r}"
+    assert "()" not in message, f"the error carries an empty explanation: {message!r}"
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP threads that spin against other
+    processes make these tiny models many times slower. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def one_sentence():
+    """``one_sentence(message)`` asserts ``message`` is a single clear sentence."""
+    return _check_one_sentence
+
+
+class Cli:
+    """Runs ``python -m latentlab`` in a subprocess, the way a user does."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+
+    def run(self, *args: str | os.PathLike, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "latentlab", *map(str, args)],
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=cli_env(),
+        )
+
+    def popen(self, *args: str | os.PathLike) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "latentlab", *map(str, args)],
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+
+    def ok(self, *args: str | os.PathLike, timeout: float = 180) -> subprocess.CompletedProcess:
+        proc = self.run(*args, timeout=timeout)
+        assert proc.returncode == 0, f"latentlab {' '.join(map(str, args))} failed:\n{proc.stderr}"
+        assert "Traceback" not in proc.stderr
+        return proc
+
+    def user_error(self, *args: str | os.PathLike, timeout: float = 180) -> str:
+        """Run a command that must fail as a user's mistake; returns the message after the prefix."""
+        proc = self.run(*args, timeout=timeout)
+        assert proc.returncode == 2, f"exit code {proc.returncode}, stderr:\n{proc.stderr}"
+        assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1, f"stderr is not one line:\n{proc.stderr}"
+        assert lines[0].startswith("latentlab: error: "), lines[0]
+        return lines[0][len("latentlab: error: ") :]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"  # shared 2-core machine: one torch thread, as in-process (see _one_torch_thread)
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    return Cli(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The embedded default dataset (scikit-learn's 8x8 digits), loaded once."""
+    from latentlab.core.config import DataConfig
+    from latentlab.core.data import load_dataset
+
+    return load_dataset(DataConfig())
+
+
+@pytest.fixture(scope="session")
+def mnist_full(mnist_root):
+    """The real MNIST, read through the ``mnist`` dataset path from copies of the shared files."""
+    from latentlab.core.config import DataConfig
+    from latentlab.core.data import load_dataset
+
+    return load_dataset(DataConfig(name="mnist", root=str(mnist_root)))
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist_full):
+    """A slice of the real MNIST, small enough to train on in a test."""
+    from latentlab.core.data import Dataset
+
+    d = mnist_full
+    return Dataset(
+        "mnist",
+        d.train_images[:1000].clone(),
+        d.train_labels[:1000].clone(),
+        d.test_images[:200].clone(),
+        d.test_labels[:200].clone(),
+        d.classes,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A digits run trained for a few epochs (latent 2). Tests must not modify it: copy it first."""
+    from latentlab.core.config import ModelConfig, RunConfig, TrainConfig
+    from latentlab.core.trainer import train
+
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    cfg = RunConfig(model=ModelConfig(latent_dim=2, hidden=(128,)), train=TrainConfig(epochs=30, seed=3))
+    with one_torch_thread():  # a session fixture is set up before the module's autouse one
+        events = list(train(cfg, run_dir=run_dir))
+    assert type(events[-1]).__name__ == "RunFinished"
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def cifar_jpg_subset(tmp_path_factory, shared_datasets) -> Path:
+    """Real CIFAR-10 JPEGs in the ``{train,test}/<class>/`` layout: the first 50 per class and split,
+    unpacked once per session from the shared tar (all 60000 would cost seconds of disk time for
+    nothing more), each checked against the tar's own SHA256SUMS."""
+    import hashlib
+
+    per_class = 50
+    root = tmp_path_factory.mktemp("cifar10-jpg")
+    sums: dict[str, str] = {}
+    wanted = []
+    with tarfile.open(shared_datasets / "cifar10-jpg.tar") as tar:
+        for member in tar:
+            parts = member.name.split("/")  # cifar10-jpg/<split>/<class>/NNNN.jpg
+            if member.name == "cifar10-jpg/SHA256SUMS":
+                for line in tar.extractfile(member).read().decode().splitlines():
+                    digest, name = line.split()
+                    sums[name] = digest
+            elif member.isfile() and len(parts) == 4 and parts[3].endswith(".jpg") and int(parts[3][:-4]) < per_class:
+                target = root.joinpath(*parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(member).read())
+                wanted.append("/".join(parts[1:]))
+    assert len(wanted) == 2 * 10 * per_class
+    for name in wanted:
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == sums[name], name
+    for split in ("train", "test"):
+        assert sorted(p.name for p in (root / split).iterdir()) == list(CIFAR_CLASSES)
+    return root
