@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="latentlab", description="Watch a Variational AutoEncoder learn.")
     parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
     parser.add_argument("--checkpoint", metavar="RUN_DIR", help="open a saved run in the desktop app")
+    parser.add_argument(
+        "--self-test", metavar="OUTDIR", help="exercise the desktop app offscreen; write OUTDIR/result.json, exit 0 if all passed"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a VAE headless, saving checkpoints to a run folder")
@@ -130,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _gui(args) -> int:
+    if args.self_test:
+        from latentlab.gui.self_test import run_self_test
+
+        return run_self_test(args.self_test)
     from latentlab.gui.app import main as gui_main
 
     return gui_main(checkpoint=args.checkpoint)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 
 from latentlab.core.config import RunConfig
 from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
@@ -26,6 +26,7 @@ class TrainingController(QObject):
     run_started = Signal(object)  # RunStarted
     metrics = Signal(object)  # StepMetrics
     snapshot = Signal(object)  # EpochSnapshot: only the newest, when several queue up
+    epoch_done = Signal(object)  # every EpochSnapshot, never coalesced: each one's test-loss point is data
     run_finished = Signal(object)  # RunFinished
     failed = Signal(str)
     state_changed = Signal(str)  # idle | running | paused
@@ -56,7 +57,8 @@ class TrainingController(QObject):
         thread.started.connect(worker.run)
         worker.event.connect(self._on_event)
         worker.failed.connect(self.failed)
-        worker.done.connect(thread.quit)
+        # Direct: quit from the worker's thread, so stop_and_wait() (which blocks the GUI thread) can end.
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._control = thread, worker, control
         self._set_state("running")
@@ -92,6 +94,7 @@ class TrainingController(QObject):
         if isinstance(event, StepMetrics):
             self.metrics.emit(event)
         elif isinstance(event, EpochSnapshot):
+            self.epoch_done.emit(event)
             # Coalesce: if the GUI is behind, only the newest snapshot is worth drawing.
             first = self._pending_snapshot is None
             self._pending_snapshot = event
@@ -152,9 +155,9 @@ class TSNEController(QObject):
         thread.started.connect(worker.run)
         worker.progress.connect(self._on_progress)
         worker.failed.connect(self._on_failed)
-        worker.done.connect(thread.quit)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.done.connect(self._on_worker_done)  # queued to this (GUI-thread) object
-        self._threads[generation] = (thread, worker, cancel)
+        self._threads[self.generation] = (thread, worker, cancel)
         thread.start()
 
     def cancel(self) -> None:

@@ -17,6 +17,7 @@ class LatentSpace:
         self.projection = None
         self.layout = np.zeros((0, 2))
         self.tsne_epoch: int | None = None  # the epoch the t-SNE layout was computed for
+        self._last_pca: PCAProjection | None = None  # orientation reference, kept across t-SNE detours
 
     @property
     def dim(self) -> int:
@@ -45,8 +46,7 @@ class LatentSpace:
         if mode == "latent":
             self.projection = IdentityProjection(self.latents)
         elif mode == "pca":
-            previous = self.projection if isinstance(self.projection, PCAProjection) else None
-            self.projection = PCAProjection(self.latents, previous=previous)
+            self.projection = self._last_pca = PCAProjection(self.latents, previous=self._last_pca)
         elif mode == "line":  # a 1-D latent: plot it against zero
             self.projection = None
             self.layout = np.column_stack([self.latents[:, 0], np.zeros(len(self.latents))])

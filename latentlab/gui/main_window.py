@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget,
@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         self.panel.save_requested.connect(self._on_save)
         self.controller.run_started.connect(self._on_run_started)
         self.controller.metrics.connect(self._on_metrics)
+        self.controller.epoch_done.connect(self._on_epoch_done)
         self.controller.snapshot.connect(self._on_snapshot)
         self.controller.run_finished.connect(self._on_run_finished)
         self.controller.failed.connect(self._on_failed)
@@ -193,9 +194,9 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
-        if geometry is not None:
+        if isinstance(geometry, (QByteArray, bytes)):  # anything else is a foreign or damaged settings file
             self.restoreGeometry(geometry)
-        if state is not None:
+        if isinstance(state, (QByteArray, bytes)):
             self.restoreState(state)
         saved = self.settings.value("run/settings")
         if isinstance(saved, str):
@@ -263,6 +264,8 @@ class MainWindow(QMainWindow):
         self.model_config = info.config["model"]
         self.image_shape = info.image_shape
         self.decoder = None
+        self.snapshot = None  # a new model: the last run's latents and t-SNE layout no longer describe it
+        self.space = LatentSpace()
         self.endpoints.clear()
         self.status_device.setText(f"device: {info.device}")
         self.status_epoch.setText(f"epoch {info.start_epoch + 1}, step {info.start_step}/{info.total_steps}")
@@ -280,10 +283,12 @@ class MainWindow(QMainWindow):
             left = m.elapsed / done * (m.total_steps - m.step)
             self.status_eta.setText(f"{int(left // 60)}:{int(left % 60):02d} left")
 
-    def _on_snapshot(self, snap: EpochSnapshot) -> None:
-        self.snapshot = snap
+    def _on_epoch_done(self, snap: EpochSnapshot) -> None:
         if snap.epoch > 0 or snap.step > 0:
             self.loss_plot.add_test(snap.step, snap.test_recon, snap.test_kl, snap.test_total)
+
+    def _on_snapshot(self, snap: EpochSnapshot) -> None:
+        self.snapshot = snap
         self._show_snapshot(snap)
 
     def _show_snapshot(self, snap: EpochSnapshot) -> None:
@@ -298,8 +303,9 @@ class MainWindow(QMainWindow):
         self.space.update(snap.latents)
         self.scatter.set_views_enabled(self.space.dim == 2)
         self.scatter.set_view(self.space.mode if self.space.mode in ("latent", "pca", "tsne") else "pca")
-        self.scatter.set_points(self.space.layout, self.test_labels, self.classes)
-        self.scatter.set_note(self.space.describe())
+        if not self.tsne.running:  # else the live t-SNE layout stays on screen until it finishes
+            self.scatter.set_points(self.space.layout, self.test_labels, self.classes)
+            self.scatter.set_note(self.space.describe())
         self.scatter.setEnabled(True)
         self.canvas.setEnabled(True)
         self.loss_plot.set_kl_per_dim(snap.kl_per_dim)
@@ -342,9 +348,8 @@ class MainWindow(QMainWindow):
         z = self.space.to_latent(x, y)
         self.marker_latent = z
         image = self.decoder.decode(z[None])[0]
-        shown = ", ".join(f"{v:+.2f}" for v in z[:6]) + (", …" if len(z) > 6 else "")
         exact = "" if self.space.exact else "  (approximate: t-SNE has no exact inverse)"
-        self.canvas.set_image(image, f"z = [{shown}]{exact}")
+        self.canvas.set_image(image, f"z = [{_format_latent(z)}]{exact}")
 
     def _on_sample(self) -> None:
         if self.decoder is None:
@@ -353,8 +358,7 @@ class MainWindow(QMainWindow):
         self.marker_latent = z
         x, y = self.space.to_view(z)
         self.scatter.set_marker(x, y)
-        shown = ", ".join(f"{v:+.2f}" for v in z[:6]) + (", …" if len(z) > 6 else "")
-        self.canvas.set_image(self.decoder.decode(z[None])[0], f"prior sample z = [{shown}]")
+        self.canvas.set_image(self.decoder.decode(z[None])[0], f"prior sample z = [{_format_latent(z)}]")
 
     def _on_endpoint(self, which: str) -> None:
         if self.marker_latent is None:
@@ -386,11 +390,15 @@ class MainWindow(QMainWindow):
         self._preview(index, "Hovering")
 
     def _on_point_clicked(self, index: int) -> None:
+        """Put the marker on the point and decode the point's own latent (not its projection)."""
         self._preview(index, "Selected")
-        if 0 <= index < len(self.space.layout):
-            x, y = self.space.layout[index]
-            self.scatter.set_marker(float(x), float(y))
-            self._decode_marker()
+        if self.decoder is None or self.snapshot is None or not 0 <= index < len(self.scatter.layout_points):
+            return
+        x, y = self.scatter.layout_points[index]
+        self.scatter.set_marker(float(x), float(y))
+        z = self.snapshot.latents[index]
+        self.marker_latent = np.array(z, copy=True)
+        self.canvas.set_image(self.decoder.decode(z[None])[0], f"test item {index}: z = [{_format_latent(z)}]")
 
     def _on_view_changed(self, mode: str) -> None:
         if self.snapshot is None:
@@ -439,7 +447,7 @@ class MainWindow(QMainWindow):
 
     def _on_tsne_cancelled(self) -> None:
         self.scatter.set_tsne_progress(None)
-        if self.snapshot is not None and self.space.mode != "tsne":
+        if self.snapshot is not None:  # replace the cancelled run's partial layout with the current view
             self._refresh_view()
 
     def _update_gallery(self) -> None:
@@ -593,6 +601,10 @@ class MainWindow(QMainWindow):
         self.tsne.shutdown()
         self._save_settings()
         event.accept()
+
+
+def _format_latent(z: np.ndarray, shown: int = 6) -> str:
+    return ", ".join(f"{v:+.2f}" for v in z[:shown]) + (", …" if len(z) > shown else "")
 
 
 def _snapshot_from_arrays(arrays: dict[str, np.ndarray], decoder_state: dict, epoch: int, step: int) -> EpochSnapshot:

@@ -116,6 +116,7 @@ class LossPlot(QWidget):
 
     def _on_log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(y=on)
+        self._dirty = True  # redraw now: zeros are left out on a log axis and come back on a linear one
         self.log_scale_toggled.emit(on)
 
     def _on_redraw(self) -> None:

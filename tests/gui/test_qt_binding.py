@@ -1,0 +1,50 @@
+"""The Qt binding must not corrupt Python's reference counts.
+
+PySide6 6.12.0 on Python 3.10/3.11 drops one reference to ``True`` on every ``Signal.emit()``
+and one to ``None`` on every Python slot called from C++ (timer ticks, queued signals). The
+app emits hundreds of signals a second (pyqtgraph redraws, the loss plot's timer), so it
+aborts with "Fatal Python error: none_dealloc: deallocating None" after a few minutes, even
+when idle. 6.11.2 is fine; on Python 3.12+ the objects are immortal and nothing breaks.
+pyproject.toml therefore pins ``PySide6-Essentials<6.12``; this test guards the pin.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+
+class _Emitter(QObject):
+    fired = Signal(object)
+
+
+def test_signals_and_slots_keep_reference_counts_of_true_and_none(qapp, qtbot):
+    emitter = _Emitter()
+    received: list[object] = []
+    emitter.fired.connect(received.append)
+    emitter.fired.emit(0)
+    true_before = sys.getrefcount(True)
+    for i in range(500):
+        emitter.fired.emit(i)
+    true_lost = true_before - sys.getrefcount(True)
+
+    ticks: list[int] = []
+
+    def tick() -> None:
+        ticks.append(1)
+
+    timer = QTimer()
+    timer.setInterval(0)
+    timer.timeout.connect(tick)
+    timer.start()
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)
+    none_before, start = sys.getrefcount(None), len(ticks)
+    qtbot.waitUntil(lambda: len(ticks) >= start + 500, timeout=10_000)
+    timer.stop()
+    calls = len(ticks) - start
+    none_lost = none_before - sys.getrefcount(None)
+
+    assert len(received) == 501
+    assert true_lost < 50, f"{true_lost} references to True lost in 500 emits"
+    assert none_lost < calls // 2, f"{none_lost} references to None lost in {calls} timer-driven slot calls"
