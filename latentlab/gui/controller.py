@@ -7,6 +7,7 @@ the next step, t-SNE returns at the next chunk), quits the thread's loop and wai
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,6 +21,7 @@ from latentlab.core.trainer import RunControl, train
 from .workers import TrainingWorker, TSNEWorker
 
 TrainFn = Callable[..., Iterator[Any]]
+SNAPSHOT_INTERVAL_S = 0.25  # the heavy panes redraw at most 4 times a second
 
 
 class TrainingController(QObject):
@@ -39,6 +41,7 @@ class TrainingController(QObject):
         self._worker: TrainingWorker | None = None
         self._control: RunControl | None = None
         self._pending_snapshot: EpochSnapshot | None = None
+        self._last_flush = 0.0
         self.state = "idle"
 
     @property
@@ -95,11 +98,14 @@ class TrainingController(QObject):
             self.metrics.emit(event)
         elif isinstance(event, EpochSnapshot):
             self.epoch_done.emit(event)
-            # Coalesce: if the GUI is behind, only the newest snapshot is worth drawing.
+            # Coalesce: draw at most SNAPSHOT_INTERVAL_S apart, and only the newest. Painting
+            # is Python work that competes with the training loop for the GIL; on tiny
+            # datasets epochs end many times a second, faster than anyone can look.
             first = self._pending_snapshot is None
             self._pending_snapshot = event
             if first:
-                QTimer.singleShot(0, self._flush_snapshot)
+                wait = self._last_flush + SNAPSHOT_INTERVAL_S - time.monotonic()
+                QTimer.singleShot(max(0, int(wait * 1000)), self._flush_snapshot)
         elif isinstance(event, RunStarted):
             self.run_started.emit(event)
         elif isinstance(event, RunFinished):
@@ -109,6 +115,7 @@ class TrainingController(QObject):
     def _flush_snapshot(self) -> None:
         snap, self._pending_snapshot = self._pending_snapshot, None
         if snap is not None:
+            self._last_flush = time.monotonic()
             self.snapshot.emit(snap)
 
     def _on_thread_finished(self) -> None:

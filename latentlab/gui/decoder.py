@@ -33,5 +33,5 @@ class LatentDecoder:
     @torch.inference_mode()
     def decode(self, z: np.ndarray) -> np.ndarray:
         """(N, D) latents -> (N, C, H, W) float32 images in [0, 1]."""
-        zt = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(z), dtype=np.float32))
+        zt = torch.tensor(np.atleast_2d(z), dtype=torch.float32)  # a copy: snapshot arrays are read-only
         return self.model.decode_mean(zt).numpy()

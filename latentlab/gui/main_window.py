@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import time
 from pathlib import Path
@@ -60,7 +61,9 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.settings = settings or QSettings()
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
-        self.controller = controller or TrainingController(self, num_threads=None)
+        # Leave one core to the GUI thread: torch's default (all cores) makes its spinning
+        # workers and the painter fight, which slowed training in the app several-fold.
+        self.controller = controller or TrainingController(self, num_threads=max(1, (os.cpu_count() or 2) - 1))
         self.controller.setParent(self)
         self.tsne = TSNEController(self)
         self.space = LatentSpace()
@@ -310,9 +313,14 @@ class MainWindow(QMainWindow):
         self.canvas.setEnabled(True)
         self.loss_plot.set_kl_per_dim(snap.kl_per_dim)
         if first:
-            self.scatter.plot.autoRange()
+            self.scatter.fit_view()
             centre = self.space.layout.mean(axis=0) if len(self.space.layout) else (0.0, 0.0)
             self.scatter.set_marker(float(centre[0]), float(centre[1]))
+        elif len(self.space.layout) and self.space.mode != "tsne":
+            # The points move as the model learns; keep the marker among them, where it decodes something.
+            x, y = self.scatter.marker_position()
+            low, high = self.space.layout.min(axis=0), self.space.layout.max(axis=0)
+            self.scatter.set_marker(float(np.clip(x, low[0], high[0])), float(np.clip(y, low[1], high[1])))
         self._decode_marker()
         self._update_gallery()
         self._update_strip()
@@ -415,7 +423,7 @@ class MainWindow(QMainWindow):
         self.scatter.set_points(self.space.layout, self.test_labels, self.classes)
         self.scatter.set_view(self.space.mode if self.space.mode != "line" else "pca")
         self.scatter.set_note(self.space.describe())
-        self.scatter.plot.autoRange()
+        self.scatter.fit_view()
         if self.marker_latent is not None:
             self.scatter.set_marker(*self.space.to_view(self.marker_latent))
         self._decode_marker()
@@ -433,7 +441,7 @@ class MainWindow(QMainWindow):
         self.scatter.set_tsne_progress(progress.fraction)
         self.scatter.set_points(progress.layout, self.test_labels, self.classes)  # live partial layout
         if progress.iteration <= 5:
-            self.scatter.plot.autoRange()
+            self.scatter.fit_view()
 
     def _on_tsne_finished(self, progress) -> None:
         self.scatter.set_tsne_progress(None)

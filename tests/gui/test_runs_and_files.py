@@ -154,7 +154,7 @@ def test_settings_and_window_state_are_remembered_between_windows(make_window, u
 
     # A fresh ini starts from the defaults.
     third = make_window(ini=tmp_path / "fresh.ini")
-    assert third.panel.epochs.value() == 50 and third.panel.hidden.text() == "400"
+    assert third.panel.epochs.value() == 60 and third.panel.hidden.text() == "400"
     assert third.docks["gallery"].isVisible()
 
 
@@ -165,5 +165,5 @@ def test_garbage_in_the_settings_file_is_ignored(make_window, tmp_path):
     first.settings.setValue("window/state", "nonsense")
     first.settings.sync()
     second = make_window(ini=ini)
-    assert second.panel.epochs.value() == 50
+    assert second.panel.epochs.value() == 60
     assert second.docks["scatter"].isVisible()

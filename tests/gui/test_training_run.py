@@ -58,7 +58,7 @@ def test_short_training_run_fills_every_pane_and_saves_the_run(make_window, ui, 
     for name in ("total", "recon", "kl"):
         x, y = ui.curve_data(window.loss_plot.train_curves[name])
         assert len(x) >= 3 and np.all(np.isfinite(y)) and np.all(np.diff(x) > 0), name
-    steps_per_epoch = int(np.ceil((1797 - N_TEST_DIGITS) / 128))
+    steps_per_epoch = int(np.ceil((1797 - N_TEST_DIGITS) / window.panel.batch_size.value()))
     assert ui.curve_data(window.loss_plot.train_curves["total"])[0][-1] == 3 * steps_per_epoch
     # Scatter: one point per test item; 2-D latent shown as it is.
     assert window.scatter.layout_points.shape == (N_TEST_DIGITS, 2)

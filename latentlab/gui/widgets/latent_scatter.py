@@ -42,11 +42,11 @@ class LatentScatter(QWidget):
         self.marker = pg.TargetItem(pos=(0, 0), size=16, movable=True, pen=pg.mkPen("#ffffff", width=2),
                                     brush=pg.mkBrush(255, 255, 255, 40), symbol="crosshair")
         self.marker.setZValue(10)
-        self.plot.addItem(self.marker)
+        self.plot.addItem(self.marker, ignoreBounds=True)  # the view fits the data, not the marker
         self.marker.sigPositionChanged.connect(self._on_marker_moved)
         self.highlight = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#ffffff", width=2), brush=None)
         self.highlight.setZValue(9)
-        self.plot.addItem(self.highlight)
+        self.plot.addItem(self.highlight, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -133,11 +133,12 @@ class LatentScatter(QWidget):
                 self.items.append(item)
         for item, members in zip(self.items, groups):
             item.setData(layout[members, 0], layout[members, 1])
-        first = len(self.layout_points) == 0
         self.layout_points = layout
         self._labels, self._classes = labels, classes
-        if first:
-            self.plot.autoRange()
+
+    def fit_view(self) -> None:
+        """Follow the points as they move, until the user pans or zooms (pyqtgraph's "A" restores it)."""
+        self.plot.enableAutoRange()
 
     def set_marker(self, x: float, y: float, emit: bool = False) -> None:
         if not emit:
