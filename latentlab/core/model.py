@@ -122,7 +122,14 @@ def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> VAE:
 
 
 def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], state: dict[str, torch.Tensor]) -> VAE:
-    """A CPU model in eval mode whose decoder holds ``state`` (from ``VAE.decoder_state``)."""
-    model = build_model(cfg, image_shape)
-    model.load_state_dict(state, strict=False)
+    """A model in eval mode whose decoder holds ``state`` (from ``VAE.decoder_state``).
+
+    Built on the meta device and then handed ``state``'s tensors, so it computes no random
+    initial weights (and the encoder, which decoding never uses, holds no memory).
+    """
+    with torch.device("meta"):
+        model = build_model(cfg, image_shape)
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if unexpected or any(k.startswith("decoder.") or k == "log_sigma" for k in missing):
+        raise ValueError(f"decoder state does not fit the model: missing {missing}, unexpected {unexpected}")
     return model.eval()

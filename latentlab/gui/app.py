@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QIcon, QPalette
@@ -31,6 +32,10 @@ def apply_theme(app: QApplication) -> None:
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
+    # The GUI thread shares the GIL with the training and t-SNE threads. Each time it asks
+    # for it back, a busy worker may keep it for a whole switch interval; at Python's
+    # default 5 ms, a repaint made of many such hand-overs could stall past 50 ms.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName("latentlab")
     app.setApplicationName("latentlab")
@@ -41,12 +46,30 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def warm_up_in_background() -> None:
+    """Import, off the GUI thread, what the first training run and t-SNE would import.
+
+    An import holds the GIL for long stretches (torch builds its optimizer machinery on
+    first use, about a second); done while the user is still looking at the window, it
+    no longer freezes the GUI in the middle of the first run.
+    """
+
+    def warm() -> None:
+        import openTSNE  # noqa: F401
+        import torch
+
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pulls in torch._dynamo
+
+    threading.Thread(target=warm, name="latentlab-warm-up", daemon=True).start()
+
+
 def main(checkpoint: str | None = None) -> int:
     app = create_app()
     from .main_window import MainWindow
 
     window = MainWindow()
     window.show()
+    warm_up_in_background()
     if checkpoint:
         window.open_run_dir(checkpoint)
     return app.exec()

@@ -21,7 +21,7 @@ from latentlab.core.trainer import RunControl, train
 from .workers import TrainingWorker, TSNEWorker
 
 TrainFn = Callable[..., Iterator[Any]]
-SNAPSHOT_INTERVAL_S = 0.25  # the heavy panes redraw at most 4 times a second
+SNAPSHOT_INTERVAL_S = 0.25  # the heavy panes (scatter, gallery) redraw at most 4 times a second
 
 
 class TrainingController(QObject):
@@ -65,7 +65,7 @@ class TrainingController(QObject):
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._control = thread, worker, control
         self._set_state("running")
-        thread.start()
+        thread.start(QThread.Priority.LowPriority)
 
     def toggle_pause(self) -> None:
         if self._control is None:
@@ -145,6 +145,7 @@ class TSNEController(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.generation = 0
+        self._last_progress = 0.0
         self._threads: dict[int, tuple[QThread, TSNEWorker, threading.Event]] = {}
 
     @property
@@ -165,7 +166,7 @@ class TSNEController(QObject):
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.done.connect(self._on_worker_done)  # queued to this (GUI-thread) object
         self._threads[self.generation] = (thread, worker, cancel)
-        thread.start()
+        thread.start(QThread.Priority.LowPriority)
 
     def cancel(self) -> None:
         """Takes effect at once for the GUI; the worker stops within a chunk of iterations."""
@@ -186,6 +187,12 @@ class TSNEController(QObject):
     def _on_progress(self, generation: int, progress) -> None:
         if generation != self.generation:
             return
+        # Redrawing 10,000 points costs the GUI thread tens of ms: show the live layout at
+        # the same pace as training snapshots, and always the final one.
+        now = time.monotonic()
+        if not progress.done and now - self._last_progress < SNAPSHOT_INTERVAL_S:
+            return
+        self._last_progress = now
         self.progress.emit(progress)
         if progress.done:
             self.finished.emit(progress)

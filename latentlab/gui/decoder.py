@@ -17,6 +17,9 @@ from latentlab.core.model import build_decoder
 
 class LatentDecoder:
     def __init__(self, model_config: dict[str, Any], image_shape: tuple[int, int, int], state: Mapping[str, np.ndarray]):
+        # This runs on the GUI thread: keep its torch work on that one thread, so it never
+        # starts an OpenMP team of its own beside the training thread's (a per-thread setting).
+        torch.set_num_threads(1)
         cfg = ModelConfig(**{**model_config, "hidden": tuple(model_config.get("hidden", (400,)))})
         self.latent_dim = cfg.latent_dim
         self.image_shape = tuple(image_shape)
@@ -24,11 +27,12 @@ class LatentDecoder:
 
     @staticmethod
     def _tensors(state: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {k: torch.tensor(np.asarray(v)) for k, v in state.items()}  # copies: the arrays are read-only
+        # np.array copies (the snapshot's arrays are read-only); from_numpy then shares that copy.
+        return {k: torch.from_numpy(np.array(v, copy=True)) for k, v in state.items()}
 
     def update(self, state: Mapping[str, np.ndarray]) -> None:
-        """Load a newer decoder state (same architecture)."""
-        self.model.load_state_dict(self._tensors(state), strict=False)
+        """Load a newer decoder state (same architecture); assign, since the tensors are fresh copies."""
+        self.model.load_state_dict(self._tensors(state), strict=False, assign=True)
 
     @torch.inference_mode()
     def decode(self, z: np.ndarray) -> np.ndarray:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget,
@@ -61,9 +60,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.settings = settings or QSettings()
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
-        # Leave one core to the GUI thread: torch's default (all cores) makes its spinning
-        # workers and the painter fight, which slowed training in the app several-fold.
-        self.controller = controller or TrainingController(self, num_threads=max(1, (os.cpu_count() or 2) - 1))
+        self.controller = controller or TrainingController(self, num_threads=None)
         self.controller.setParent(self)
         self.tsne = TSNEController(self)
         self.space = LatentSpace()
@@ -79,7 +76,6 @@ class MainWindow(QMainWindow):
         self.image_shape: tuple[int, int, int] | None = None
         self.endpoints: dict[str, np.ndarray] = {}
         self.marker_latent: np.ndarray | None = None
-        self._pending_marker: tuple[float, float] | None = None
         self._last_metrics: StepMetrics | None = None
         self._started_at = 0.0
         self.error_box: QMessageBox | None = None
@@ -342,14 +338,13 @@ class MainWindow(QMainWindow):
 
     # -- the decoder ------------------------------------------------------------------------
     def _on_marker_moved(self, x: float, y: float) -> None:
-        # Coalesce drags: however many moves arrive in one pass of the event loop, decode once.
-        first = self._pending_marker is None
-        self._pending_marker = (x, y)
-        if first:
-            QTimer.singleShot(0, self._decode_marker)
+        # Decode at once, in the handler of the move (~0.1 ms): deferring it to the next pass
+        # of the event loop would queue it behind a repaint of the scatter. Moves are already
+        # coalesced upstream (pyqtgraph's scene takes at most 100 a second, Qt merges queued
+        # motion events) and Qt repaints once per pass, so marker and image appear together.
+        self._decode_marker()
 
     def _decode_marker(self) -> None:
-        self._pending_marker = None
         if self.decoder is None or self.space.latents.shape[0] == 0:
             return
         x, y = self.scatter.marker_position()
@@ -434,14 +429,16 @@ class MainWindow(QMainWindow):
         init = self.space.layout if self.space.mode == "tsne" else None  # warm start from the last layout
         self._tsne_epoch = self.snapshot.epoch
         self._tsne_latents = self.snapshot.latents
+        self._tsne_shown = False
         self.tsne.start(self.snapshot.latents, init=init)
         self.scatter.set_tsne_progress(0.0)
 
     def _on_tsne_progress(self, progress) -> None:
         self.scatter.set_tsne_progress(progress.fraction)
+        if not self._tsne_shown:
+            self.scatter.fit_view()  # the layout starts tiny and grows: follow it
+            self._tsne_shown = True
         self.scatter.set_points(progress.layout, self.test_labels, self.classes)  # live partial layout
-        if progress.iteration <= 5:
-            self.scatter.fit_view()
 
     def _on_tsne_finished(self, progress) -> None:
         self.scatter.set_tsne_progress(None)

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from .images import tile, to_display
+from .images import steady_label, tile, to_display
 
 
 def _image_view() -> pg.PlotWidget:
@@ -31,8 +31,7 @@ class DecodeCanvas(QWidget):
         self.view = _image_view()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
-        self.caption = QLabel("Drag the marker on the latent scatter to decode.")
-        self.caption.setWordWrap(True)
+        self.caption = steady_label(QLabel("Drag the marker on the latent scatter to decode."))
         self.caption.setStyleSheet("color: #aaaaaa;")
 
         self.sample_button = QPushButton("Sample from prior")
@@ -54,7 +53,7 @@ class DecodeCanvas(QWidget):
         self.strip_view.setFixedHeight(90)
         self.strip = pg.ImageItem(axisOrder="row-major")
         self.strip_view.addItem(self.strip)
-        self.strip_caption = QLabel("Interpolation: set A and B.")
+        self.strip_caption = steady_label(QLabel("Interpolation: set A and B."))
         self.strip_caption.setStyleSheet("color: #aaaaaa;")
 
         buttons = QHBoxLayout()

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from .images import tile, to_display
+from .images import steady_label, tile, to_display
 
 
 class ReconstructionGallery(QWidget):
@@ -25,7 +25,7 @@ class ReconstructionGallery(QWidget):
         self.view.addItem(self.image)
         self.worst_box = QCheckBox("Show the worst-reconstructed test items")
         self.worst_box.toggled.connect(self.worst_toggled)
-        self.caption = QLabel("Inputs (top) and reconstructions (bottom) appear after the first epoch.")
+        self.caption = steady_label(QLabel("Inputs (top) and reconstructions (bottom) appear after the first epoch."))
         self.caption.setStyleSheet("color: #aaaaaa;")
         top = QHBoxLayout()
         top.addWidget(self.worst_box)

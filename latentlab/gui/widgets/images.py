@@ -1,4 +1,4 @@
-"""Turning (N, C, H, W) arrays in [0, 1] into something an ImageItem shows."""
+"""Small helpers for the views: images an ImageItem shows, labels that keep the layout still."""
 
 from __future__ import annotations
 
@@ -24,3 +24,17 @@ def tile(images: np.ndarray, columns: int, pad: int = 1, fill: float = 0.35) -> 
         r, c = divmod(i, columns)
         out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return out
+
+
+def steady_label(label, lines: int = 1):
+    """Make a QLabel whose text changes often leave the layout alone.
+
+    A label's size hint follows its text; a layout that obeys it would resize the plots
+    beside the label, and a resized pyqtgraph view repaints everything (tens of ms).
+    The label keeps room for ``lines`` lines and ignores its text's width.
+    """
+    from PySide6.QtWidgets import QSizePolicy
+
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label

@@ -7,10 +7,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QApplication, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
-from .images import to_display
+from .images import steady_label, to_display
 
 PALETTE = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -24,6 +24,24 @@ def _colour(i: int) -> str:
     return PALETTE[i] if i < len(PALETTE) else pg.intColor(i, hues=max(12, i + 1)).name()
 
 
+def _move_points(item: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray) -> bool:
+    """Move an item's existing points in place, if it holds as many as given.
+
+    ``setData`` rebuilds every point's record and style (about 1 ms per 1,000 points);
+    when only positions change, as they do every epoch and every t-SNE chunk, writing the
+    coordinates into the item's record array costs microseconds.
+    """
+    data = getattr(item, "data", None)
+    if data is None or len(data) != len(x) or len(x) == 0:
+        return False
+    data["x"], data["y"] = x, y
+    item.prepareGeometryChange()
+    item.bounds = [None, None]  # recomputed from the new coordinates on demand
+    item.invalidate()
+    item.informViewBoundsChanged()
+    return True
+
+
 class LatentScatter(QWidget):
     marker_moved = Signal(float, float)  # view coordinates, while dragging
     point_hovered = Signal(int)  # test index under the pointer, -1 when none
@@ -35,7 +53,6 @@ class LatentScatter(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.plot = pg.PlotWidget(background="#1e1e1e")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setAspectLocked(False)
         self.legend = self.plot.addLegend(offset=(10, 10))
         self.items: list[pg.ScatterPlotItem] = []
@@ -47,6 +64,12 @@ class LatentScatter(QWidget):
         self.highlight = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#ffffff", width=2), brush=None)
         self.highlight.setZValue(9)
         self.plot.addItem(self.highlight, ignoreBounds=True)
+        # Follow the points as they move, until the user pans or zooms. Not pyqtgraph's own
+        # auto-range: that re-fits (and repaints the whole view) on every move of the marker.
+        self.plot.disableAutoRange()
+        self.plot.hideButtons()
+        self._follow = True
+        self.plot.getViewBox().sigRangeChangedManually.connect(self._on_range_changed_manually)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -54,14 +77,21 @@ class LatentScatter(QWidget):
         for key, text in VIEWS.items():
             self.view_box.addItem(text, key)
         self.view_box.currentIndexChanged.connect(lambda _: self.view_changed.emit(self.view()))
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Show all points, and follow them as they move")
+        self.fit_button.clicked.connect(self.fit_view)
         self.tsne_button = QPushButton("Run t-SNE")
         self.tsne_button.clicked.connect(self._on_tsne_button)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setMaximumWidth(160)
+        policy = self.progress.sizePolicy()  # showing the bar must not move the plot
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
         self.progress.hide()
-        self.note = QLabel()
+        self.tsne_button.setMinimumWidth(self.tsne_button.fontMetrics().horizontalAdvance("Cancel t-SNE") + 24)
+        self.note = steady_label(QLabel())
         self.note.setStyleSheet("color: #aaaaaa;")
 
         self.preview_input = pg.ImageView()
@@ -71,12 +101,13 @@ class LatentScatter(QWidget):
             view.ui.roiBtn.hide()
             view.ui.menuBtn.hide()
             view.setFixedSize(96, 96)
-        self.preview_caption = QLabel("Hover over a point to see\nits input and reconstruction.")
+        self.preview_caption = steady_label(QLabel("Hover over a point to see\nits input and reconstruction."), lines=2)
         self.preview_caption.setStyleSheet("color: #aaaaaa;")
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("View:"))
         controls.addWidget(self.view_box)
+        controls.addWidget(self.fit_button)
         controls.addWidget(self.tsne_button)
         controls.addWidget(self.progress)
         controls.addWidget(self.note, 1)
@@ -132,13 +163,29 @@ class LatentScatter(QWidget):
                 self.plot.addItem(item)
                 self.items.append(item)
         for item, members in zip(self.items, groups):
-            item.setData(layout[members, 0], layout[members, 1])
+            if not _move_points(item, layout[members, 0], layout[members, 1]):
+                item.setData(layout[members, 0], layout[members, 1])
         self.layout_points = layout
         self._labels, self._classes = labels, classes
+        if self._follow:
+            self._fit()
 
     def fit_view(self) -> None:
-        """Follow the points as they move, until the user pans or zooms (pyqtgraph's "A" restores it)."""
-        self.plot.enableAutoRange()
+        """Show all points now, and keep following them until the user pans or zooms."""
+        self._follow = True
+        self._fit()
+
+    def _fit(self) -> None:
+        if len(self.layout_points) == 0:
+            return
+        low, high = self.layout_points.min(axis=0), self.layout_points.max(axis=0)
+        span = np.maximum(high - low, 1e-6)
+        self.plot.getViewBox().setRange(
+            xRange=(low[0], low[0] + span[0]), yRange=(low[1], low[1] + span[1]), padding=0.05
+        )
+
+    def _on_range_changed_manually(self, *_) -> None:
+        self._follow = False
 
     def set_marker(self, x: float, y: float, emit: bool = False) -> None:
         if not emit:
@@ -189,7 +236,11 @@ class LatentScatter(QWidget):
         self.marker_moved.emit(*self.marker_position())
 
     def _on_mouse_moved(self, scene_pos) -> None:
-        if self.marker.isUnderMouse() or not self.plot.sceneBoundingRect().contains(scene_pos):
+        # No hover previews while a button is held (dragging the marker or panning): they
+        # would decode and repaint on every move of a drag that is about something else.
+        if QApplication.mouseButtons() != Qt.MouseButton.NoButton or self.marker.isUnderMouse():
+            return
+        if not self.plot.sceneBoundingRect().contains(scene_pos):
             return
         p = self.plot.getViewBox().mapSceneToView(scene_pos)
         index = self.nearest(p.x(), p.y())

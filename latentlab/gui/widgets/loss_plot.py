@@ -7,6 +7,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from .images import steady_label
+
 CURVES = {"total": "#e8e8e8", "recon": "#4aa3ff", "kl": "#ff9f43"}
 REDRAW_MS = 33  # at most ~30 redraws a second, however fast metrics arrive
 COLLAPSE_NATS = 0.01  # mean KL per dimension below this: the dimension carries no information
@@ -22,7 +24,6 @@ class LossPlot(QWidget):
         self.plot = pg.PlotWidget(background="#1e1e1e")
         self.plot.setLabel("left", "nats per image")
         self.plot.setLabel("bottom", "step")
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
         legend = self.plot.addLegend(offset=(-10, 10))
         self.train_curves = {}
         self.test_curves = {}
@@ -39,7 +40,7 @@ class LossPlot(QWidget):
         self.kl_plot.setLabel("bottom", "latent dimension")
         self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#ff9f43", pen=None)
         self.kl_plot.addItem(self.kl_bars)
-        self.kl_warning = QLabel()
+        self.kl_warning = steady_label(QLabel(), lines=2)
         self.kl_warning.setWordWrap(True)
         self.kl_warning.setStyleSheet("color: #ffb020;")
 

@@ -1,0 +1,129 @@
+"""Helpers shared by the benchmark scripts: the MNIST copy, the configs, the printing.
+
+Not a test and not part of the package; the scripts import it as a sibling module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+if str(PROJECT_ROOT) not in sys.path:  # run from a checkout without an installed latentlab
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+
+def find_mnist_files(data_dir: str | None) -> Path:
+    """The folder holding the four MNIST .gz files: ``data_dir`` itself, or its ``MNIST/raw``."""
+    base = Path(data_dir) if data_dir else DEFAULT_MNIST
+    for folder in (base, base / "MNIST" / "raw", base / "raw"):
+        if all((folder / name).is_file() for name in MNIST_FILES):
+            return folder
+    sys.exit(
+        f"error: the four MNIST .gz files ({', '.join(MNIST_FILES)}) are not in {base} "
+        f"nor in {base / 'MNIST' / 'raw'}; pass --data-dir with them."
+    )
+
+
+class MnistCopy:
+    """A temporary torchvision root ``<tmp>/MNIST/raw/`` with copies of the files, unpacked.
+
+    The source folder is only read, never written (torchvision unpacks beside the .gz files,
+    so it must never be pointed at the shared folder). Unpacked here, torchvision finds the
+    raw files at once and never tries to download.
+    """
+
+    def __init__(self, data_dir: str | None):
+        self.source = find_mnist_files(data_dir)
+        self._tmp = tempfile.TemporaryDirectory(prefix="latentlab-bench-")
+        self.root = self._tmp.name
+        raw = Path(self.root) / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for name in MNIST_FILES:
+            shutil.copyfile(self.source / name, raw / name)
+            with gzip.open(raw / name, "rb") as src, open(raw / name[:-3], "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+    def __enter__(self) -> MnistCopy:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+
+def mlp_784_400_20_config(root: str, *, epochs: int, device: str, seed: int = 1, checkpoint_every: int = 1):
+    """pytorch/examples' model and optimiser settings, in latentlab's config."""
+    from latentlab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    return RunConfig(
+        data=DataConfig(name="mnist", root=root),
+        model=ModelConfig(kind="mlp", latent_dim=20, hidden=(400,), likelihood="bernoulli"),
+        train=TrainConfig(
+            epochs=epochs, batch_size=128, lr=1e-3, beta=1.0, seed=seed, device=device,
+            checkpoint_every=checkpoint_every,
+        ),
+    )
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_lines(device) -> list[tuple[str, str]]:
+    """(label, value) rows describing where the figures were taken."""
+    import os
+
+    import torch
+    import torchvision
+
+    rows = [
+        ("device", str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")),
+        ("cpu", f"{cpu_name()}, {os.cpu_count()} logical cores"),
+        ("torch", f"{torch.__version__} (torchvision {torchvision.__version__}, python {platform.python_version()})"),
+        ("torch threads", f"{torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op, "
+                          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}"),
+    ]
+    try:
+        load = os.getloadavg()
+        rows.append(("load average", f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min, at start)"))
+    except OSError:
+        pass
+    return rows
+
+
+def print_rows(rows: list[tuple[str, str]], indent: str = "  ") -> None:
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{indent}{label:<{width}}  {value}")
+
+
+def print_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> None:
+    """Columns right-aligned except the first; a rule under the header."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(r):
+        cells = [f"{str(r[0]):<{widths[0]}}"] + [f"{str(c):>{w}}" for c, w in zip(r[1:], widths[1:])]
+        return indent + "  ".join(cells).rstrip()
+
+    print(fmt(header))
+    print(indent + "  ".join("-" * w for w in widths))
+    for r in rows:
+        print(fmt(r))

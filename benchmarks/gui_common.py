@@ -1,0 +1,54 @@
+"""Shared set-up for the GUI benchmarks: an offscreen app, MNIST copied to a temp root."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from _common import MnistCopy  # noqa: E402 - after the platform is chosen
+
+_copies: list[MnistCopy] = []  # kept alive (and their temp folders with them) until exit
+
+
+def mnist_root(data_dir: str | None = None) -> Path:
+    """A torchvision-layout MNIST root: a temporary unpacked copy of the shared (or given) files."""
+    copy = MnistCopy(data_dir)
+    _copies.append(copy)
+    return Path(copy.root)
+
+
+def app_and_window(runs_root: Path):
+    from PySide6.QtCore import QSettings
+
+    from latentlab.gui.app import create_app
+    from latentlab.gui.main_window import MainWindow
+
+    from latentlab.gui.app import warm_up_in_background
+
+    app = create_app([])
+    warm_up_in_background()  # as the app's main() does
+    settings = QSettings(str(runs_root / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, runs_root=runs_root / "runs")
+    window.resize(1400, 900)
+    window.show()
+    return app, window
+
+
+def wait_until(app, condition, timeout: float = 600.0, idle_sleep: float = 0.0) -> None:
+    """Spin the event loop until ``condition()``; ``idle_sleep`` > 0 yields the CPU between passes."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the app did not reach the expected state in time")
+        app.processEvents()
+        if idle_sleep:
+            time.sleep(idle_sleep)
+
+
+def percentile(values, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values), q))
