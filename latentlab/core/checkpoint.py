@@ -39,6 +39,7 @@ from safetensors.torch import save as st_save_torch
 
 from .config import RunConfig
 from .errors import CheckpointError, LatentlabError
+from .events import EpochSnapshot
 from .model import VAE, build_model
 
 FORMAT = "latentlab-run"
@@ -118,6 +119,17 @@ class Checkpoint:
 
     def load_snapshot(self) -> dict[str, np.ndarray]:
         return _safetensors(lambda: st_load_numpy(self._read("snapshot")), self.run_dir, "snapshot")
+
+    def load_epoch_snapshot(self) -> EpochSnapshot:
+        """The saved snapshot with its decoder weights, read without building a model."""
+        weights = _safetensors(lambda: st_load_numpy(self._read("weights")), self.run_dir, "weights")
+        decoder = {k: v for k, v in weights.items() if k.startswith("decoder.") or k == "log_sigma"}
+        if not any(k.startswith("decoder.") for k in decoder):
+            raise CheckpointError(f"The weights in {self.run_dir} hold no decoder; the run is damaged.")
+        try:
+            return EpochSnapshot.from_arrays(self.load_snapshot(), decoder, epoch=self.epoch, step=self.step)
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"The snapshot in {self.run_dir} lacks {exc}; the run is damaged.") from None
 
     def load_testset(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         arrays = _safetensors(lambda: st_load_torch(self._read("testset")), self.run_dir, "test set")

@@ -7,7 +7,8 @@ receiver sees, and nothing refers back to the live model or the training device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -73,6 +74,30 @@ class EpochSnapshot:
     worst_indices: np.ndarray  # (P,) test indices with the highest reconstruction loss
     worst_recons: np.ndarray  # (P, C, H, W)
     decoder_state: dict[str, np.ndarray] = field(repr=False)  # enough to decode on another thread
+
+
+    ARRAYS: ClassVar[tuple[str, ...]] = (
+        "latents", "logvars", "kl_per_dim", "item_recon", "probe_indices", "probe_recons", "worst_indices",
+        "worst_recons",
+    )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays worth keeping in a checkpoint (the decoder is in the weights)."""
+        arrays = {name: getattr(self, name) for name in self.ARRAYS}
+        arrays["test_parts"] = np.array([self.test_recon, self.test_kl, self.test_total], dtype=np.float64)
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], decoder_state: dict[str, np.ndarray], *, epoch: int, step: int
+    ) -> EpochSnapshot:
+        """The inverse of ``to_arrays``; KeyError or ValueError when an array is missing or malformed."""
+        recon, kl, total = (float(v) for v in arrays["test_parts"])
+        return cls(
+            epoch=epoch, step=step, test_recon=recon, test_kl=kl, test_total=total,
+            **{name: frozen_array(arrays[name]) for name in cls.ARRAYS},
+            decoder_state=MappingProxyType({k: frozen_array(v) for k, v in decoder_state.items()}),
+        )
 
 
 @dataclass(frozen=True)

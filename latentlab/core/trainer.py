@@ -20,7 +20,7 @@ import torch
 from .checkpoint import is_run, open_run, save_checkpoint, write_testset
 from .config import RunConfig
 from .data import Dataset, load_dataset, to_float
-from .errors import ConfigError, DeviceError, TrainingDiverged
+from .errors import CheckpointError, ConfigError, DeviceError, TrainingDiverged
 from .events import CheckpointSaved, EpochSnapshot, RunFinished, RunStarted, StepMetrics, frozen_array
 from .losses import loss_parts
 from .model import VAE, build_model
@@ -142,18 +142,6 @@ def snapshot(
     )
 
 
-SNAPSHOT_ARRAYS = (
-    "latents", "logvars", "kl_per_dim", "item_recon", "probe_indices", "probe_recons", "worst_indices", "worst_recons",
-)
-
-
-def snapshot_arrays(snap: EpochSnapshot) -> dict[str, np.ndarray]:
-    """The arrays of a snapshot worth keeping in a checkpoint (the decoder is in the weights)."""
-    arrays = {name: getattr(snap, name) for name in SNAPSHOT_ARRAYS}
-    arrays["test_parts"] = np.array([snap.test_recon, snap.test_kl, snap.test_total], dtype=np.float64)
-    return arrays
-
-
 def train(
     config: RunConfig,
     data: Dataset | None = None,
@@ -223,8 +211,6 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
         except (ValueError, RuntimeError, KeyError, TypeError):
-            from .errors import CheckpointError
-
             raise CheckpointError(f"The resume state in {run_dir} does not fit this run; it cannot be resumed.") from None
         step, epoch = checkpoint.step, checkpoint.epoch
         order = state["order"].to(device) if state["order"] is not None else None
@@ -266,7 +252,7 @@ def train(
             config=config,
             model=model,
             resume_state=resume_state,
-            snapshot=snapshot_arrays(snap),
+            snapshot=snap.to_arrays(),
             epoch=epoch,
             step=step,
             epoch_complete=epoch_complete,
@@ -280,7 +266,7 @@ def train(
     zero = torch.zeros((), device=device)
     acc_recon, acc_kl, acc_total, acc_items = zero.clone(), zero.clone(), zero.clone(), 0
     first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
-    elapsed, window_start, window_items = 0.0, time.perf_counter(), 0
+    elapsed, window_start = 0.0, time.perf_counter()
     try:
         while epoch < tc.epochs:
             if order is None:
@@ -324,7 +310,6 @@ def train(
                         raise TrainingDiverged(_divergence_advice(at := int(bad_step) if bad_step >= 0 else step, run_dir), at)
                     now = time.perf_counter()
                     elapsed += now - window_start
-                    window_items += acc_items
                     metrics = StepMetrics(
                         epoch=epoch + 1,
                         step=step,

@@ -24,6 +24,7 @@ class LatentDecoder:
         self.latent_dim = cfg.latent_dim
         self.image_shape = tuple(image_shape)
         self.model = build_decoder(cfg, self.image_shape, self._tensors(state))
+        self._state = state
 
     @staticmethod
     def _tensors(state: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -32,6 +33,9 @@ class LatentDecoder:
 
     def update(self, state: Mapping[str, np.ndarray]) -> None:
         """Load a newer decoder state (same architecture); assign, since the tensors are fresh copies."""
+        if state is self._state:
+            return
+        self._state = state
         self.model.load_state_dict(self._tensors(state), strict=False, assign=True)
 
     @torch.inference_mode()

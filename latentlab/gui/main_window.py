@@ -480,21 +480,23 @@ class MainWindow(QMainWindow):
         try:
             run = open_run(folder)
             images, labels = run.load_testset()
-            arrays = run.load_snapshot()
-            model = run.load_model("cpu")
-            state = {k: v.numpy() for k, v in model.decoder_state().items()}
-            snap = _snapshot_from_arrays(arrays, state, run.epoch, run.step)
+            snap = run.load_epoch_snapshot()
+            model_config = run.config.to_dict()["model"]
+            decoder = LatentDecoder(model_config, run.image_shape, snap.decoder_state)
         except LatentlabError as exc:
             self.show_error(str(exc))
+            return False
+        except (ValueError, RuntimeError):  # weights of other shapes than the settings describe
+            self.show_error(f"The weights in {folder} do not fit the model its settings describe; the run is damaged.")
             return False
         self.tsne.cancel()
         self.run_dir = run.run_dir
         self.test_images = images.numpy()
         self.test_labels = None if labels is None else labels.numpy()
         self.classes = run.classes
-        self.model_config = run.config.to_dict()["model"]
+        self.model_config = model_config
         self.image_shape = run.image_shape
-        self.decoder = None
+        self.decoder = decoder
         self.space = LatentSpace()
         self.endpoints.clear()
         self.panel.set_settings(run.config.to_dict())
@@ -610,23 +612,6 @@ class MainWindow(QMainWindow):
 
 def _format_latent(z: np.ndarray, shown: int = 6) -> str:
     return ", ".join(f"{v:+.2f}" for v in z[:shown]) + (", …" if len(z) > shown else "")
-
-
-def _snapshot_from_arrays(arrays: dict[str, np.ndarray], decoder_state: dict, epoch: int, step: int) -> EpochSnapshot:
-    """Rebuild an EpochSnapshot from a checkpoint's snapshot file."""
-    try:
-        recon, kl, total = (float(v) for v in arrays["test_parts"])
-        return EpochSnapshot(
-            epoch=epoch, step=step, test_recon=recon, test_kl=kl, test_total=total,
-            latents=arrays["latents"], logvars=arrays["logvars"], kl_per_dim=arrays["kl_per_dim"],
-            item_recon=arrays["item_recon"], probe_indices=arrays["probe_indices"],
-            probe_recons=arrays["probe_recons"], worst_indices=arrays["worst_indices"],
-            worst_recons=arrays["worst_recons"], decoder_state=decoder_state,
-        )
-    except (KeyError, ValueError) as exc:
-        from latentlab.core.errors import CheckpointError
-
-        raise CheckpointError(f"The run's snapshot file lacks {exc}; the run is damaged.") from None
 
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)

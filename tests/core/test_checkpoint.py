@@ -303,3 +303,20 @@ def test_snapshot_arrays_round_trip_through_the_checkpoint(tmp_path, digits):
     for name in ("latents", "logvars", "kl_per_dim", "item_recon", "probe_indices", "probe_recons", "worst_indices"):
         assert np.array_equal(saved[name], getattr(snap, name)), name
     assert saved["test_parts"].tolist() == pytest.approx([snap.test_recon, snap.test_kl, snap.test_total])
+
+
+def test_the_saved_epoch_snapshot_reopens_with_its_decoder_without_building_a_model(tmp_path, digits):
+    from latentlab.core.events import EpochSnapshot
+
+    run_dir = tmp_path / "run"
+    cfg = RunConfig(model=ModelConfig(hidden=(16,), latent_dim=3), train=TrainConfig(epochs=1))
+    snap = [e for e in train(cfg, digits, run_dir=run_dir) if isinstance(e, EpochSnapshot)][-1]
+    reopened = open_run(run_dir).load_epoch_snapshot()
+    assert (reopened.epoch, reopened.step) == (snap.epoch, snap.step)
+    assert reopened.test_total == pytest.approx(snap.test_total)
+    for name in EpochSnapshot.ARRAYS:
+        assert np.array_equal(getattr(reopened, name), getattr(snap, name)), name
+        assert not getattr(reopened, name).flags.writeable
+    assert reopened.decoder_state.keys() == snap.decoder_state.keys()
+    for key, value in snap.decoder_state.items():
+        assert np.array_equal(reopened.decoder_state[key], value), key
