@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
 from .errors import ConfigError
 
@@ -57,6 +55,8 @@ class PCAProjection:
         latents = np.asarray(latents, dtype=np.float64)
         if latents.ndim != 2 or latents.shape[1] < 2 or latents.shape[0] < 2:
             raise ConfigError(f"PCA needs at least 2 points of at least 2 dimensions, not shape {latents.shape}.")
+        from sklearn.decomposition import PCA  # here, not at the top: ~1 s off the app's start-up
+
         pca = PCA(n_components=2, svd_solver="full").fit(latents)
         self.mean = pca.mean_
         components = pca.components_.copy()  # (2, D), orthonormal rows
@@ -83,6 +83,8 @@ class NeighbourInverse:
         self.layout = np.asarray(layout, dtype=np.float64)
         self.latents = np.asarray(latents, dtype=np.float64)
         self.k = int(min(k, len(self.layout)))
+        from sklearn.neighbors import NearestNeighbors
+
         self._nn = NearestNeighbors(n_neighbors=self.k).fit(self.layout)
 
     def transform(self, latents: np.ndarray) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import locale
+import os
 import sys
 import threading
 from pathlib import Path
@@ -31,7 +34,34 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(p)
 
 
+def use_utf8_locale() -> None:
+    """Give Qt the UTF-8 locale it needs when the environment names none (LANG unset or C).
+
+    Python itself switches such a locale to C.UTF-8 at start-up (PEP 538), but an embedded
+    interpreter, as in the frozen app, does not, and Qt then warns on stderr before
+    switching on its own. Doing what Python would keeps file names with accents working.
+    """
+    if "LC_ALL" in os.environ:
+        return  # set on purpose: respect it
+    try:
+        locale.setlocale(locale.LC_CTYPE, "")  # what Qt will see: the C library's locale
+        codeset = locale.nl_langinfo(locale.CODESET)
+    except locale.Error:  # the environment names a locale this system lacks
+        codeset = ""
+    try:
+        utf8 = codecs.lookup(codeset).name == "utf-8"
+    except LookupError:
+        utf8 = False
+    if not utf8:
+        os.environ["LC_CTYPE"] = "C.UTF-8"
+        try:
+            locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+        except locale.Error:  # a system without C.UTF-8: Qt picks its own fallback
+            pass
+
+
 def create_app(argv: list[str] | None = None) -> QApplication:
+    use_utf8_locale()
     # The GUI thread shares the GIL with the training and t-SNE threads. Each time it asks
     # for it back, a busy worker may keep it for a whole switch interval; at Python's
     # default 5 ms, a repaint made of many such hand-overs could stall past 50 ms.
@@ -56,6 +86,8 @@ def warm_up_in_background() -> None:
 
     def warm() -> None:
         import openTSNE  # noqa: F401
+        import sklearn.decomposition  # noqa: F401 - the PCA view after the first epoch
+        import sklearn.neighbors  # noqa: F401 - the t-SNE view's approximate inverse
         import torch
 
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pulls in torch._dynamo

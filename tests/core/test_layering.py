@@ -51,3 +51,11 @@ def test_no_core_source_file_names_qt_or_the_gui():
                 top = name.lstrip(".").split(".")[0]
                 assert top not in ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6"), f"{path.name} imports {name}"
                 assert not name.startswith(("latentlab.gui", "..gui")), f"{path.name} imports {name}"
+
+
+def test_the_main_window_opens_without_scikit_learn_which_loads_in_the_background():
+    # scikit-learn and SciPy take about a second to import: on the path to the first window
+    # they would delay every launch; the app's warm-up thread imports them instead.
+    modules = imported_modules("import latentlab.gui.main_window")
+    assert "latentlab.gui.main_window" in modules
+    assert not [m for m in modules if m.split(".")[0] in ("sklearn", "scipy", "openTSNE")]
