@@ -1,7 +1,9 @@
 """The real app in a real X window (Xvfb), driven with xdotool like a person would.
 
 A run is trained headless by the CLI, then ``python -m latentlab --checkpoint RUN`` opens it
-on a virtual screen. The test finds the white crosshair marker in a screenshot, drags it
+on a virtual screen. With ``LATENTLAB_APP`` naming a frozen build's executable
+(``dist/latentlab/latentlab``), both steps run that executable instead, from another
+working directory and with no Python environment, as a user of the packaged app would. The test finds the white crosshair marker in a screenshot, drags it
 with real X mouse events, and checks that the Decoder pane's picture changed (and the
 Reconstructions pane did not). Needs Debian's ``xvfb``, ``xdotool`` and ``imagemagick``
 (for ``import``); without them the test is skipped, saying what to install.
@@ -25,6 +27,24 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SCREEN = (1400, 950)
 TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "import": "imagemagick"}
+FROZEN_APP = os.environ.get("LATENTLAB_APP")
+
+
+def _latentlab(*args: str) -> list[str]:
+    """The command line that runs ``latentlab ARGS``: the frozen build when one is named."""
+    if FROZEN_APP:
+        return [str(Path(FROZEN_APP).resolve()), *args]
+    return [sys.executable, "-m", "latentlab", *args]
+
+
+def _app_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The frozen app gets a scrubbed environment; the package keeps this interpreter's."""
+    if FROZEN_APP:
+        env = {"PATH": "/usr/bin:/bin"}
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(extra)
+    return env
 
 
 def _missing_tools() -> list[str]:
@@ -74,11 +94,9 @@ def display(tmp_path):
 @pytest.fixture
 def trained_run(tmp_path) -> Path:
     run = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
     result = subprocess.run(
-        [sys.executable, "-m", "latentlab", "train", "--out", str(run), "--epochs", "5", "--hidden", "64",
-         "--device", "cpu", "--quiet"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        _latentlab("train", "--out", str(run), "--epochs", "5", "--hidden", "64", "--device", "cpu", "--quiet"),
+        cwd=tmp_path if FROZEN_APP else REPO, env=_app_env(tmp_path), capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return run
@@ -86,19 +104,18 @@ def trained_run(tmp_path) -> Path:
 
 @pytest.fixture
 def app(display, trained_run, tmp_path):
-    """``python -m latentlab --checkpoint RUN`` on the Xvfb screen, with a fresh home and settings."""
+    """``latentlab --checkpoint RUN`` on the Xvfb screen, with a fresh home and settings."""
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
     (home / ".local" / "share").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
-    env.update(
-        DISPLAY=display, QT_QPA_PLATFORM="xcb", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+    env = _app_env(
+        tmp_path, DISPLAY=display, QT_QPA_PLATFORM="xcb", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
         XDG_DATA_HOME=str(home / ".local" / "share"), XDG_RUNTIME_DIR=str(tmp_path),
     )
     log = (tmp_path / "app.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "latentlab", "--checkpoint", str(trained_run)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        _latentlab("--checkpoint", str(trained_run)),
+        cwd=tmp_path if FROZEN_APP else REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     proc.log_path = tmp_path / "app.log"
     proc.display = display
