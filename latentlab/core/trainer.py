@@ -60,6 +60,17 @@ class RunControl:
         self._running.wait()
 
 
+# torch's own choice of intra-op threads (physical cores, or OMP_NUM_THREADS), read before
+# anything in the process changes it: torch.set_num_threads sets the count of the calling
+# thread *and* of every thread that starts later.
+_DEFAULT_NUM_THREADS = torch.get_num_threads()
+
+
+def default_num_threads() -> int:
+    """The intra-op thread count a fresh process would train with (``latentlab train``'s)."""
+    return _DEFAULT_NUM_THREADS
+
+
 def resolve_device(name: str) -> torch.device:
     """Map auto|cpu|cuda|mps to an available device, or raise ``DeviceError``."""
     mps = getattr(torch.backends, "mps", None)

@@ -18,7 +18,8 @@ from latentlab.core.model import build_decoder
 class LatentDecoder:
     def __init__(self, model_config: dict[str, Any], image_shape: tuple[int, int, int], state: Mapping[str, np.ndarray]):
         # This runs on the GUI thread: keep its torch work on that one thread, so it never
-        # starts an OpenMP team of its own beside the training thread's (a per-thread setting).
+        # starts an OpenMP team of its own beside the training thread's. (This also becomes
+        # the count later threads start with; the training worker sets its own.)
         torch.set_num_threads(1)
         cfg = ModelConfig(**{**model_config, "hidden": tuple(model_config.get("hidden", (400,)))})
         self.latent_dim = cfg.latent_dim

@@ -56,10 +56,14 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         lower_this_threads_priority(TRAINING_NICENESS)
         try:
-            if self._num_threads:
-                import torch
+            import torch
 
-                torch.set_num_threads(self._num_threads)
+            from latentlab.core.trainer import default_num_threads
+
+            # Always set: a new thread starts with the count last set anywhere in the process,
+            # and the GUI thread's decoder sets 1 for itself; without this, every run after
+            # the first would train on one thread.
+            torch.set_num_threads(self._num_threads or default_num_threads())
             for event in self._events():
                 self.event.emit(event)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app

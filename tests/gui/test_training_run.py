@@ -151,3 +151,26 @@ def test_every_epoch_keeps_its_test_loss_point_when_the_gui_falls_behind(make_wi
     assert test["step"] == [e["step"] for e in saved]
     np.testing.assert_allclose(test["total"], [e["total"] for e in saved])
     assert drawn[-1] == 3 and window.snapshot.epoch == 3  # the newest is what is shown
+
+
+def test_a_second_run_trains_on_as_many_threads_as_the_first(make_window, ui, qtbot):
+    """The decoder sets one torch thread on the GUI thread; that must not leak into later runs."""
+    import torch
+
+    from latentlab.core.trainer import default_num_threads, train as real_train
+    from latentlab.gui.controller import TrainingController
+
+    seen: list[int] = []
+
+    def counting(config, **kwargs):
+        seen.append(torch.get_num_threads())  # on the worker thread, as the run begins
+        yield from real_train(config, **kwargs)
+
+    try:
+        window = make_window(controller=TrainingController(train_fn=counting))
+        ui.train(window, epochs=1)
+        assert window.decoder is not None  # the GUI thread's decoder now exists
+        ui.train(window, epochs=1)
+        assert seen == [default_num_threads(), default_num_threads()]
+    finally:
+        torch.set_num_threads(default_num_threads())  # the decoder's setting, undone for later tests
