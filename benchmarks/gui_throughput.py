@@ -1,13 +1,15 @@
 """Training items per second inside the app against ``latentlab train`` headless.
 
-Both train the same MNIST model (784-400-20 MLP, batch 128) on the CPU and save a checkpoint
-every epoch; headless runs ``latentlab train``'s loop in a fresh process, the app trains
-through its QThread with the window on screen (offscreen). Runs alternate (headless, app,
-headless, app, ...) so machine noise hits both. Each run trains two epochs;
-the figure is the second epoch (60,000 items over the time between the two epoch
-snapshots), which leaves out start-up. Goal: the app keeps >= 70% of the headless rate.
+Both train the same run: MNIST, the 784-400-20 MLP, batch 128, Adam 1e-3, on the CPU,
+with a checkpoint every epoch. Headless runs ``latentlab train``'s loop in a fresh process;
+the app trains through its QThread with the window on screen (offscreen), every pane
+updating. The script reads back the config the app saved and checks that it matches the
+headless one field for field. Runs alternate (headless, app, headless, app, ...) so
+machine noise falls on both. Each run trains 4 epochs; the figure is epochs 2-4 (180,000
+items over the time between the first and the last epoch's end), which leaves out
+start-up. Goal: the app keeps >= 70% of the headless rate.
 
-    python benchmarks/gui_throughput.py [--data-dir DIR] [--repeats 2]
+    python benchmarks/gui_throughput.py [--data-dir DIR] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from pathlib import Path
 from gui_common import app_and_window, mnist_root
 
 
+EPOCHS = 4
+
+
+def run_config(root: Path):
+    from _common import mlp_784_400_20_config
+
+    return mlp_784_400_20_config(str(root), epochs=EPOCHS, device="cpu")
+
+
 def headless(root: Path) -> float:
     """``latentlab train``'s loop in a fresh process (its own torch threads, checkpoints on)."""
     out = subprocess.run(
@@ -32,45 +43,48 @@ def headless(root: Path) -> float:
 
 
 def _headless_child(root: str) -> None:
-    from _common import mlp_784_400_20_config
     from latentlab.core.events import EpochSnapshot, RunStarted
     from latentlab.core.trainer import train
 
-    cfg = mlp_784_400_20_config(root, epochs=2, device="cpu")
     marks, n = {}, 0
     with tempfile.TemporaryDirectory() as run_dir:
-        for event in train(cfg, run_dir=Path(run_dir) / "run"):  # as `latentlab train` does: checkpoints on
+        for event in train(run_config(Path(root)), run_dir=Path(run_dir) / "run"):  # as `latentlab train`
             if isinstance(event, RunStarted):
                 n = event.n_train
             if isinstance(event, EpochSnapshot):
                 marks[event.epoch] = time.perf_counter()
-    print(n / (marks[2] - marks[1]))
+    print((EPOCHS - 1) * n / (marks[EPOCHS] - marks[1]))
 
 
-def in_app(app, window, root: Path) -> float:
-    panel = window.panel
-    panel.dataset.setCurrentIndex(panel.dataset.findData("mnist"))
-    panel.data_dir.setText(str(root))
-    panel.latent_dim.setValue(20)
-    panel.hidden.setText("400")
-    panel.epochs.setValue(2)
-    panel.device.setCurrentIndex(panel.device.findData("cpu"))
+def config_differences(saved, expected) -> list[str]:
+    """Fields where the app's run differs from the headless one (the data folder aside)."""
+    a, b = saved.to_dict(), expected.to_dict()
+    return [f"{part}.{key}: app {a[part].get(key)!r}, headless {b[part].get(key)!r}"
+            for part in b for key in b[part] if a[part].get(key) != b[part].get(key) and key != "root"]
+
+
+def in_app(app, window, root: Path) -> tuple[float, list[str]]:
+    from PySide6.QtCore import QEventLoop
+
+    from latentlab.core.checkpoint import open_run
+
+    expected = run_config(root)
+    window.panel.set_settings(expected.to_dict())  # every field of the form, as a user would set them
     marks: dict[int, float] = {}
     info = {}
 
-    def on_snapshot(snap) -> None:
+    def on_epoch(snap) -> None:
         marks.setdefault(snap.epoch, time.perf_counter())
 
-    window.controller.snapshot.connect(on_snapshot)
+    window.controller.epoch_done.connect(on_epoch)  # every epoch, never coalesced for drawing
     window.controller.run_started.connect(lambda e: info.setdefault("n", e.n_train))
-    from PySide6.QtCore import QEventLoop
-
     loop = QEventLoop()  # a real event loop, as app.exec() runs: it sleeps until there is work
     window.controller.state_changed.connect(lambda state: state == "idle" and loop.quit())
-    panel.start_button.click()
+    window.panel.start_button.click()
     loop.exec()
-    window.controller.snapshot.disconnect(on_snapshot)
-    return info["n"] / (marks[2] - marks[1])
+    window.controller.epoch_done.disconnect(on_epoch)
+    differences = config_differences(open_run(window.run_dir).config, expected)
+    return (EPOCHS - 1) * info["n"] / (marks[EPOCHS] - marks[1]), differences
 
 
 def main() -> None:
@@ -78,22 +92,29 @@ def main() -> None:
         return _headless_child(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
     import torch
+
+    from latentlab.core.trainer import default_num_threads
 
     root = mnist_root(args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="latentlab-bench-"))
     app, window = app_and_window(work)
     rates = {"headless": [], "app": []}
+    differences: set[str] = set()
     for _ in range(args.repeats):
         rates["headless"].append(headless(root))
-        rates["app"].append(in_app(app, window, root))
+        rate, differ = in_app(app, window, root)
+        rates["app"].append(rate)
+        differences.update(differ)
     window.close()
     h, a = statistics.median(rates["headless"]), statistics.median(rates["app"])
     print("training throughput, app (QThread) vs headless, MNIST 784-400-20, CPU")
-    print(f"  torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} alternating runs")
+    print(f"  torch {torch.__version__}, {default_num_threads()} threads, {args.repeats} alternating runs of "
+          f"{EPOCHS} epochs (rate over epochs 2-{EPOCHS})")
+    print("  same run config: " + ("yes" if not differences else "NO: " + "; ".join(sorted(differences))))
     print(f"  headless  {h:9,.0f} items/s   runs: {', '.join(f'{r:,.0f}' for r in rates['headless'])}")
     print(f"  in app    {a:9,.0f} items/s   runs: {', '.join(f'{r:,.0f}' for r in rates['app'])}")
     print(f"  app / headless = {a / h:.0%}   (goal >= 70%)")
