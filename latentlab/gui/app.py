@@ -77,12 +77,12 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 
 
 def warm_up_in_background() -> None:
-    """Import and run once, off the GUI thread, what the first training run and t-SNE need.
+    """Import, off the GUI thread, what the first training run and t-SNE would import.
 
-    An import holds the GIL for long stretches (torchvision's, on the first run's data
-    load, froze the GUI for ~150 ms), and so does the first call of some torch operations
-    (fused Adam's first step registers ops). Done while the user is still looking at the
-    window, none of it freezes the GUI when the first run starts.
+    An import holds the GIL for long stretches: torchvision's, on the first run's data
+    load, froze the GUI for ~150 ms, and torch builds its optimizer machinery on first
+    use. Done while the user is still looking at the window, none of it freezes the GUI
+    when the first run starts.
     """
 
     def warm() -> None:
@@ -92,18 +92,7 @@ def warm_up_in_background() -> None:
         import torch
         import torchvision.datasets  # noqa: F401 - the datasets; torchvision imports all its models too
 
-        from latentlab.core.config import ModelConfig
-        from latentlab.core.losses import loss_parts
-        from latentlab.core.model import build_model
-
-        # One real training step of a tiny model, as the trainer takes it.
-        model = build_model(ModelConfig(latent_dim=2, hidden=(8,)), (1, 8, 8))
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-        x = torch.rand(4, 1, 8, 8)
-        out, mu, logvar = model(x)
-        parts = loss_parts(out, x, mu, logvar, model.likelihood, model.log_sigma)
-        (parts.recon + parts.kl).mean().backward()
-        optimizer.step()
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pulls in torch._dynamo
 
     threading.Thread(target=warm, name="latentlab-warm-up", daemon=True).start()
 
