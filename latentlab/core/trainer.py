@@ -7,7 +7,9 @@ random batch from it. The loop syncs with the device only every ``log_every`` st
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Iterator, Union
 import numpy as np
 import torch
 
-from .checkpoint import is_run, open_run, save_checkpoint, write_testset
+from .checkpoint import RunLock, is_run, open_run, remove_leftovers, save_checkpoint, write_testset
 from .config import RunConfig
 from .data import Dataset, load_dataset, to_float
 from .errors import CheckpointError, ConfigError, DeviceError, TrainingDiverged
@@ -93,7 +95,7 @@ def probe_indices(labels: torch.Tensor | None, n_items: int, size: int) -> np.nd
     by_class = [np.flatnonzero(labels_np == c) for c in np.unique(labels_np)]
     picked: list[int] = []
     rank = 0
-    while len(picked) < size:
+    while len(picked) < min(size, len(labels_np)):
         for members in by_class:
             if rank < len(members) and len(picked) < size:
                 picked.append(int(members[rank]))
@@ -187,12 +189,46 @@ def train(
     """
     control = control or RunControl()
     run_dir = Path(run_dir) if run_dir is not None else None
+    if resume and run_dir is None:
+        raise ConfigError("Resuming needs the run folder to continue; pass --out RUN_DIR.")
+    if run_dir is None:
+        yield from _train(config, data, None, False, control)
+        return
+    created = not run_dir.exists()
+    _make_run_dir(run_dir, resume)
+    try:
+        with RunLock(run_dir):  # one trainer per run folder, across processes and within this one
+            yield from _train(config, data, run_dir, resume, control)
+    except BaseException:
+        if created and not is_run(run_dir):  # failed before its first checkpoint: leave no husk behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _make_run_dir(run_dir: Path, resume: bool) -> None:
+    """Create the run folder (and its parents), or say in one sentence why it cannot be."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file, not a folder; choose a folder for the run.")
+    if resume:
+        if not run_dir.is_dir():
+            raise CheckpointError(f"There is no run at {run_dir}; check the path.")
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create the run folder {run_dir} ({exc.strerror or exc}); choose a folder you can write to."
+        ) from None
+
+
+def _train(
+    config: RunConfig, data: Dataset | None, run_dir: Path | None, resume: bool, control: RunControl
+) -> Iterator[Event]:
     checkpoint = None
     if resume:
-        if run_dir is None:
-            raise ConfigError("Resuming needs the run folder to continue; pass --out RUN_DIR.")
         checkpoint = open_run(run_dir)
         _check_resumable(checkpoint.config, config)
+        remove_leftovers(run_dir)  # what a killed save left; safe, since we hold the lock
     elif run_dir is not None and is_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
 
@@ -200,13 +236,15 @@ def train(
     device = resolve_device(config.train.device)
     tc = config.train
     torch.manual_seed(tc.seed)  # initial weights
-    model = build_model(config.model, data.image_shape).to(device)
+    model = build_model(config.model, data.image_shape)
+    with _out_of_memory_advice(device, tc.batch_size):
+        model = model.to(device)
+        train_images = data.train_images.to(device)
+        test_images = data.test_images.to(device)
     # fused Adam runs the update as one kernel per device: fewer launches on GPU, less overhead on CPU.
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=device.type in ("cuda", "cpu"))
     gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order and reparameterisation noise
 
-    train_images = data.train_images.to(device)
-    test_images = data.test_images.to(device)
     n = data.n_train
     steps_per_epoch = math.ceil(n / tc.batch_size)
     total_steps = tc.epochs * steps_per_epoch
@@ -216,24 +254,30 @@ def train(
     step, epoch, order, position = 0, 0, None, 0
     history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}
     if checkpoint is not None:
-        model.load_state_dict(checkpoint.load_model("cpu").state_dict())
+        saved = checkpoint.load_model("cpu")
+        if saved.state_dict().keys() != model.state_dict().keys():
+            raise CheckpointError(f"The weights in {run_dir} do not fit this run's model; it cannot be resumed.")
+        model.load_state_dict(saved.state_dict())
         state = checkpoint.load_resume_state()
+        order, position = _check_resume_state(state, optimizer, n, run_dir)
         try:
             optimizer.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
         except (ValueError, RuntimeError, KeyError, TypeError):
             raise CheckpointError(f"The resume state in {run_dir} does not fit this run; it cannot be resumed.") from None
         step, epoch = checkpoint.step, checkpoint.epoch
-        order = state["order"].to(device) if state["order"] is not None else None
-        position = int(state["position"])
+        order = order.to(device) if order is not None else None
         history = checkpoint.history
+        checkpoint.close()  # its files are replaced at the next commit; don't keep them alive
         if epoch >= tc.epochs:
             raise ConfigError(
                 f"The run in {run_dir} has already trained {epoch} epoch(s); pass an --epochs larger than that."
             )
     elif run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_testset(run_dir, data.test_images, data.test_labels)
+        try:
+            write_testset(run_dir, data.test_images, data.test_labels)
+        except OSError as exc:
+            raise CheckpointError(_save_failed(run_dir, exc, kept=False)) from None
 
     yield RunStarted(
         config=config.to_dict(),
@@ -251,26 +295,33 @@ def train(
         run_dir=str(run_dir) if run_dir is not None else None,
     )
 
+    saved_epoch = checkpoint.epoch if checkpoint is not None else None
+
     def save(snap: EpochSnapshot, epoch_complete: bool) -> CheckpointSaved:
+        nonlocal saved_epoch
         resume_state = {
             "optimizer": optimizer.state_dict(),
             "generator": gen.get_state(),
             "order": None if order is None else order.cpu(),
             "position": position,
         }
-        path = save_checkpoint(
-            run_dir,
-            config=config,
-            model=model,
-            resume_state=resume_state,
-            snapshot=snap.to_arrays(),
-            epoch=epoch,
-            step=step,
-            epoch_complete=epoch_complete,
-            image_shape=data.image_shape,
-            classes=data.classes,
-            history=history,
-        )
+        try:
+            path = save_checkpoint(
+                run_dir,
+                config=config,
+                model=model,
+                resume_state=resume_state,
+                snapshot=snap.to_arrays(),
+                epoch=epoch,
+                step=step,
+                epoch_complete=epoch_complete,
+                image_shape=data.image_shape,
+                classes=data.classes,
+                history=history,
+            )
+        except OSError as exc:  # a full disk, a folder made read-only: the last commit still stands
+            raise CheckpointError(_save_failed(run_dir, exc, kept=saved_epoch is not None)) from None
+        saved_epoch = epoch
         return CheckpointSaved(str(path), epoch, step)
 
     model.train()
@@ -351,12 +402,88 @@ def train(
             if run_dir is not None and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
                 yield save(snap, epoch_complete=True)
             window_start = time.perf_counter()
-    except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        raise DeviceError(
-            f"The GPU ran out of memory at batch size {tc.batch_size}; choose a smaller batch size or the CPU."
-        ) from None
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise _oom_error(device, tc.batch_size, exc) from None
     yield RunFinished("completed", epoch, step, str(run_dir) if run_dir else None)
+
+
+def _save_failed(run_dir: Path, exc: OSError, kept: bool) -> str:
+    what = "with the last complete checkpoint kept" if kept else "before its first checkpoint"
+    return (
+        f"Could not save to {run_dir} ({exc.strerror or exc}), so training stopped {what}; "
+        f"free some disk space or make the folder writable, then {'resume the run' if kept else 'start again'}."
+    )
+
+
+@contextlib.contextmanager
+def _out_of_memory_advice(device: torch.device, batch_size: int):
+    try:
+        yield
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise _oom_error(device, batch_size, exc) from None
+    except RuntimeError as exc:  # the CPU allocator's refusal is a plain RuntimeError
+        if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+            raise _oom_error(device, batch_size, exc) from None
+        raise
+
+
+def _oom_error(device: torch.device, batch_size: int, exc: BaseException) -> DeviceError:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        return DeviceError(
+            f"The GPU ran out of memory at batch size {batch_size}; choose a smaller batch size or model, or the CPU."
+        )
+    return DeviceError(
+        f"The {device.type.upper()} ran out of memory at batch size {batch_size}; choose a smaller batch size or model."
+    )
+
+
+def _check_resume_state(
+    state: dict, optimizer: torch.optim.Optimizer, n_train: int, run_dir: Path
+) -> tuple[torch.Tensor | None, int]:
+    """Check every saved tensor against the model before any of it is used.
+
+    A fused optimizer step trusts its state's shapes; one of the wrong size reads past the
+    end of a buffer and crashes the process rather than raising.
+    """
+    bad = CheckpointError(f"The resume state in {run_dir} does not fit this run's model; it cannot be resumed.")
+    saved, fresh = state["optimizer"], optimizer.state_dict()
+    if not (isinstance(saved, dict) and isinstance(saved.get("state"), dict)
+            and isinstance(saved.get("param_groups"), list) and len(saved["param_groups"]) == 1
+            and isinstance(saved["param_groups"][0], dict)):
+        raise bad
+    group, fresh_group = saved["param_groups"][0], fresh["param_groups"][0]
+    if group.get("params") != fresh_group["params"]:
+        raise bad
+    for key, value in fresh_group.items():  # lr, betas, eps, ...: the run's own settings
+        if key != "params" and key in group and group[key] != value:
+            raise bad
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for index, entry in saved["state"].items():
+        if not (isinstance(index, int) and 0 <= index < len(params) and isinstance(entry, dict)):
+            raise bad
+        p = params[index]
+        for key in ("exp_avg", "exp_avg_sq"):
+            t = entry.get(key)
+            if not (isinstance(t, torch.Tensor) and t.shape == p.shape and t.dtype == p.dtype
+                    and bool(torch.isfinite(t).all())):
+                raise bad
+        t = entry.get("step")
+        if not (isinstance(t, torch.Tensor) and t.numel() == 1 and t.is_floating_point()
+                and bool(torch.isfinite(t).all()) and float(t) >= 0):
+            raise bad
+    if not isinstance(state["generator"], torch.Tensor) or state["generator"].dtype != torch.uint8:
+        raise bad
+    order, position = state["order"], state["position"]
+    if not (isinstance(position, int) and not isinstance(position, bool) and 0 <= position <= n_train):
+        raise bad
+    if order is not None:
+        if not (isinstance(order, torch.Tensor) and order.dtype == torch.int64 and order.shape == (n_train,)
+                and torch.equal(order.sort().values, torch.arange(n_train))):
+            raise bad
+    elif position != 0:
+        raise bad
+    return order, position
 
 
 def _divergence_advice(step: int, run_dir: Path | None) -> str:
