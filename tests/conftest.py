@@ -1,4 +1,9 @@
-"""Shared fixtures. Qt runs offscreen unless a test starts its own display."""
+"""Shared fixtures. Qt runs offscreen unless a test starts its own display.
+
+Every dataset a test reads is either written by the test itself or comes from the small
+real subset committed under ``tests/data/`` (see its README), so the suite runs in a bare
+clone with no network.
+"""
 
 import os
 from pathlib import Path
@@ -7,25 +12,39 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+MNIST_GZ = TEST_DATA / "mnist"
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 @pytest.fixture(scope="session")
-def shared_datasets() -> Path:
-    """The real MNIST and CIFAR-10 JPEG files that sit beside the project."""
-    if not DATASETS.is_dir():
-        pytest.fail(f"the shared datasets folder {DATASETS} is missing; the tests need its real MNIST and CIFAR-10 files")
-    return DATASETS
+def mnist_gz_dir() -> Path:
+    """The committed MNIST subset: the four original-format idx ``.gz`` files (read only)."""
+    missing = [name for name in MNIST_FILES if not (MNIST_GZ / name).is_file()]
+    if missing:
+        pytest.fail(f"the committed MNIST subset lacks {', '.join(missing)} in {MNIST_GZ}")
+    return MNIST_GZ
 
 
 @pytest.fixture(scope="session")
-def mnist_root(tmp_path_factory, shared_datasets) -> Path:
-    """A torchvision-layout MNIST root holding copies of the real files (never write into shared/)."""
+def mnist_root(tmp_path_factory, mnist_gz_dir) -> Path:
+    """A torchvision-layout MNIST root, ``<root>/MNIST/raw/``, holding copies of the subset's
+    ``.gz`` files and their unpacked idx files. Unpacked, torchvision finds them with
+    ``download=False``; with only the ``.gz`` files it would check their md5 against the
+    full files', fail, and try the network."""
+    import gzip
     import shutil
 
     root = tmp_path_factory.mktemp("mnist")
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for f in (shared_datasets / "mnist").glob("*.gz"):
-        shutil.copy(f, raw / f.name)
+    for name in MNIST_FILES:
+        shutil.copyfile(mnist_gz_dir / name, raw / name)
+        with gzip.open(raw / name, "rb") as src, open(raw / name[: -len(".gz")], "wb") as dst:
+            shutil.copyfileobj(src, dst)
     return root

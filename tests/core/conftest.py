@@ -1,4 +1,4 @@
-"""Fixtures for the core (Qt-free) tests: small real datasets, a trained run, the CLI as a subprocess."""
+"""Fixtures for the core (Qt-free) tests: small real datasets (from ``tests/data/``), a trained run, the CLI as a subprocess."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
+CIFAR_SUBSET = Path(__file__).resolve().parents[1] / "data" / "cifar10-jpg"
+CIFAR_PER_CLASS = 20  # per class and split in the committed subset
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -116,8 +117,9 @@ def digits():
 
 
 @pytest.fixture(scope="session")
-def mnist_full(mnist_root):
-    """The real MNIST, read through the ``mnist`` dataset path from copies of the shared files."""
+def mnist_subset(mnist_root):
+    """The committed real MNIST subset (the first 2000 training and 500 test items), read
+    through the ``mnist`` dataset path."""
     from latentlab.core.config import DataConfig
     from latentlab.core.data import load_dataset
 
@@ -125,11 +127,11 @@ def mnist_full(mnist_root):
 
 
 @pytest.fixture(scope="session")
-def mnist_small(mnist_full):
-    """A slice of the real MNIST, small enough to train on in a test."""
+def mnist_small(mnist_subset):
+    """A slice of the real MNIST subset, small enough to train on in a test."""
     from latentlab.core.data import Dataset
 
-    d = mnist_full
+    d = mnist_subset
     return Dataset(
         "mnist",
         d.train_images[:1000].clone(),
@@ -155,31 +157,23 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cifar_jpg_subset(tmp_path_factory, shared_datasets) -> Path:
-    """Real CIFAR-10 JPEGs in the ``{train,test}/<class>/`` layout: the first 50 per class and split,
-    unpacked once per session from the shared tar (all 60000 would cost seconds of disk time for
-    nothing more), each checked against the tar's own SHA256SUMS."""
+def cifar_jpg_subset(tmp_path_factory) -> Path:
+    """Real CIFAR-10 JPEGs in the ``{train,test}/<class>/`` layout: the committed subset (the
+    first 20 per class and split, byte for byte as in the full archive), copied once per
+    session so no test can write into the repository, each checked against the subset's
+    SHA256SUMS (the full archive's own digests)."""
     import hashlib
+    import shutil
 
-    per_class = 50
-    root = tmp_path_factory.mktemp("cifar10-jpg")
-    sums: dict[str, str] = {}
-    wanted = []
-    with tarfile.open(shared_datasets / "cifar10-jpg.tar") as tar:
-        for member in tar:
-            parts = member.name.split("/")  # cifar10-jpg/<split>/<class>/NNNN.jpg
-            if member.name == "cifar10-jpg/SHA256SUMS":
-                for line in tar.extractfile(member).read().decode().splitlines():
-                    digest, name = line.split()
-                    sums[name] = digest
-            elif member.isfile() and len(parts) == 4 and parts[3].endswith(".jpg") and int(parts[3][:-4]) < per_class:
-                target = root.joinpath(*parts[1:])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tar.extractfile(member).read())
-                wanted.append("/".join(parts[1:]))
-    assert len(wanted) == 2 * 10 * per_class
-    for name in wanted:
+    root = tmp_path_factory.mktemp("cifar10-jpg") / "cifar10-jpg"
+    shutil.copytree(CIFAR_SUBSET, root, ignore=shutil.ignore_patterns("SHA256SUMS"))  # only images in the root
+    sums = dict(reversed(line.split()) for line in (CIFAR_SUBSET / "SHA256SUMS").read_text().splitlines())
+    jpegs = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg"))
+    assert jpegs == sorted(sums) and len(jpegs) == 2 * 10 * CIFAR_PER_CLASS
+    for name in jpegs:
         assert hashlib.sha256((root / name).read_bytes()).hexdigest() == sums[name], name
     for split in ("train", "test"):
         assert sorted(p.name for p in (root / split).iterdir()) == list(CIFAR_CLASSES)
+        for cls in CIFAR_CLASSES:
+            assert len(list((root / split / cls).iterdir())) == CIFAR_PER_CLASS
     return root

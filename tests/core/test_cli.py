@@ -275,14 +275,14 @@ def test_main_trains_a_conv_model_on_real_cifar10_jpegs(tmp_path, cifar_jpg_subs
     from latentlab.cli import main
 
     assert main(["train", "--out", str(tmp_path / "run"), "--dataset", "folder", "--data-dir", str(cifar_jpg_subset),
-                 "--rgb", "--model", "conv", "--hidden", "32", "--latent-dim", "4", "--batch-size", "250",
+                 "--rgb", "--model", "conv", "--hidden", "32", "--latent-dim", "4", "--batch-size", "100",
                  "--likelihood", "gaussian", "--sigma", "0.2", "--epochs", "1", "--quiet"]) == 0
     assert "finished at epoch 1, step 2" in capsys.readouterr().err
     run = open_run(tmp_path / "run")
     assert run.image_shape == (3, 32, 32)
     assert (run.config.model.kind, run.config.model.likelihood, run.config.model.sigma) == ("conv", "gaussian", 0.2)
     assert run.config.data.channels == 3 and run.config.data.root == str(cifar_jpg_subset.resolve())
-    assert run.classes[-1] == "truck" and run.load_testset()[0].shape == (500, 3, 32, 32)
+    assert run.classes[-1] == "truck" and run.load_testset()[0].shape == (200, 3, 32, 32)
 
 
 def test_main_shows_progress_unless_quiet(tmp_path, capsys):

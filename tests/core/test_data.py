@@ -157,15 +157,19 @@ def test_to_float_maps_bytes_to_unit_interval():
 # ---------------------------------------------------------------------------- mnist (real files)
 
 
-def test_mnist_reads_the_real_files(mnist_full, mnist_root, shared_datasets):
-    d = mnist_full
+def test_mnist_reads_the_real_files(mnist_subset, mnist_gz_dir):
+    d = mnist_subset
     assert d.name == "mnist"
-    assert (d.n_train, d.n_test) == (60000, 10000)
+    assert (d.n_train, d.n_test) == (2000, 500)  # the committed subset: the first items of each split
     assert d.image_shape == (1, 28, 28)
     assert d.train_labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # the famous first digits
     assert d.test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-    expected = read_idx_gz(shared_datasets / "mnist" / "t10k-images-idx3-ubyte.gz")
-    assert np.array_equal(d.test_images[:, 0].numpy(), expected)
+    for split, images, labels in (("train", d.train_images, d.train_labels), ("t10k", d.test_images, d.test_labels)):
+        expected = read_idx_gz(mnist_gz_dir / f"{split}-images-idx3-ubyte.gz")
+        assert expected.shape == (len(images), 28, 28)
+        assert np.array_equal(images[:, 0].numpy(), expected)
+        assert np.array_equal(labels.numpy(), read_idx_gz(mnist_gz_dir / f"{split}-labels-idx1-ubyte.gz"))
+    assert np.bincount(d.train_labels.numpy(), minlength=10).min() > 150  # every digit, in real proportions
     assert len(d.classes) == 10 and d.classes[0].startswith("0")
 
 
@@ -353,9 +357,9 @@ def test_real_cifar10_jpegs_in_explicit_split_layout_rgb(cifar_jpg_subset):
     assert d.name == "folder"
     assert d.classes == CIFAR_CLASSES
     assert d.image_shape == (3, 32, 32)
-    assert (d.n_train, d.n_test) == (500, 500)
-    assert np.bincount(d.train_labels.numpy()).tolist() == [50] * 10
-    assert np.bincount(d.test_labels.numpy()).tolist() == [50] * 10
+    assert (d.n_train, d.n_test) == (200, 200)
+    assert np.bincount(d.train_labels.numpy()).tolist() == [20] * 10
+    assert np.bincount(d.test_labels.numpy()).tolist() == [20] * 10
     first_test = sorted((cifar_jpg_subset / "test" / "airplane").iterdir())[0]
     with Image.open(first_test) as img:
         expected = np.asarray(img.convert("RGB")).transpose(2, 0, 1)
@@ -377,7 +381,7 @@ def test_real_cifar10_jpegs_read_as_grey(cifar_jpg_subset):
 def test_image_size_resizes_every_image(cifar_jpg_subset):
     d = load_dataset(folder_config(cifar_jpg_subset, channels=3, image_size=16))
     assert d.image_shape == (3, 16, 16)
-    assert d.train_images.shape == (500, 3, 16, 16)
+    assert d.train_images.shape == (200, 3, 16, 16)
     first = sorted((cifar_jpg_subset / "train" / "airplane").iterdir())[0]
     with Image.open(first) as img:
         small = np.asarray(img.convert("RGB").resize((16, 16), Image.Resampling.BILINEAR)).transpose(2, 0, 1)

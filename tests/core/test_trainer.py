@@ -409,15 +409,15 @@ def test_conv_model_trains_on_real_cifar10_jpegs_from_the_folder_path(cifar_jpg_
     cfg = RunConfig(
         data=DataConfig(name="folder", root=str(cifar_jpg_subset), channels=3),
         model=ModelConfig(kind="conv", hidden=(32,), latent_dim=8, likelihood="gaussian", sigma=0.1),
-        train=TrainConfig(epochs=1, batch_size=250, probe_size=10),
+        train=TrainConfig(epochs=1, batch_size=100, probe_size=10),
     )
     events = list(train(cfg))
     started, finished = events[0], events[-1]
-    assert started.image_shape == (3, 32, 32) and (started.n_train, started.n_test) == (500, 500)
+    assert started.image_shape == (3, 32, 32) and (started.n_train, started.n_test) == (200, 200)
     assert started.classes[0] == "airplane"
     assert finished.reason == "completed" and finished.step == 2
     snap = next(e for e in events if isinstance(e, EpochSnapshot))
-    assert snap.latents.shape == (500, 8) and snap.probe_recons.shape == (10, 3, 32, 32)
+    assert snap.latents.shape == (200, 8) and snap.probe_recons.shape == (10, 3, 32, 32)
     assert np.isfinite(snap.test_total)
 
 
