@@ -6,6 +6,7 @@ Not a test and not part of the package; the scripts import it as a sibling modul
 from __future__ import annotations
 
 import gzip
+import os
 import platform
 import shutil
 import sys
@@ -13,27 +14,53 @@ import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "datasets"
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+MNIST_TRAIN_ITEMS = 60000
+DATA_DIR_HELP = (
+    "folder with the four full MNIST .gz files, directly or in mnist/ or MNIST/raw/ "
+    "(default: $LATENTLAB_DATA, then ../shared/datasets beside the project)"
+)
 
 if str(PROJECT_ROOT) not in sys.path:  # run from a checkout without an installed latentlab
     sys.path.insert(0, str(PROJECT_ROOT))
 
 
+def data_dirs(data_dir: str | None) -> list[Path]:
+    """Where to look for the full datasets: ``--data-dir`` alone when given, else
+    ``$LATENTLAB_DATA`` (when set), then ``../shared/datasets`` beside the project root."""
+    if data_dir:
+        return [Path(data_dir)]
+    env = os.environ.get("LATENTLAB_DATA", "")
+    return ([Path(env).expanduser()] if env else []) + [DEFAULT_DATA]
+
+
+def _train_items(folder: Path) -> int:
+    """The item count in the header of ``folder``'s training-labels file."""
+    try:
+        with gzip.open(folder / "train-labels-idx1-ubyte.gz", "rb") as f:
+            return int.from_bytes(f.read(8)[4:8], "big")
+    except (OSError, EOFError):  # not gzip, or cut short: not the files we want
+        return -1
+
+
 def find_mnist_files(data_dir: str | None) -> Path:
-    """The folder holding the four MNIST .gz files: ``data_dir`` itself, or its ``MNIST/raw``."""
-    base = Path(data_dir) if data_dir else DEFAULT_MNIST
-    for folder in (base, base / "MNIST" / "raw", base / "raw"):
-        if all((folder / name).is_file() for name in MNIST_FILES):
-            return folder
+    """The folder holding the four full MNIST .gz files (60000 training items, not a subset
+    such as the tests' one): in a candidate of :func:`data_dirs`, or its ``mnist/``,
+    ``MNIST/raw/`` or ``raw/``, the first that has them."""
+    bases = data_dirs(data_dir)
+    for base in bases:
+        for folder in (base, base / "mnist", base / "MNIST" / "raw", base / "raw"):
+            if all((folder / name).is_file() for name in MNIST_FILES) and _train_items(folder) == MNIST_TRAIN_ITEMS:
+                return folder
     sys.exit(
-        f"error: the four MNIST .gz files ({', '.join(MNIST_FILES)}) are not in {base} "
-        f"nor in {base / 'MNIST' / 'raw'}; pass --data-dir with them."
+        f"error: the full MNIST .gz files ({MNIST_TRAIN_ITEMS} training items) are in none of "
+        f"{', '.join(map(str, bases))} (nor their mnist/ or MNIST/raw/); pass --data-dir or set LATENTLAB_DATA."
     )
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from _common import MnistCopy  # noqa: E402 - after the platform is chosen
+from _common import DATA_DIR_HELP, MnistCopy  # noqa: E402 - after the platform is chosen
 
 _copies: list[MnistCopy] = []  # kept alive (and their temp folders with them) until exit
 
 
 def mnist_root(data_dir: str | None = None) -> Path:
-    """A torchvision-layout MNIST root: a temporary unpacked copy of the shared (or given) files."""
+    """A torchvision-layout MNIST root: a temporary unpacked copy of the full files (see ``_common.find_mnist_files``)."""
     copy = MnistCopy(data_dir)
     _copies.append(copy)
     return Path(copy.root)

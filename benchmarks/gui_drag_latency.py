@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gui_common import app_and_window, mnist_root, percentile, wait_until
+from gui_common import DATA_DIR_HELP, app_and_window, mnist_root, percentile, wait_until
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", help="MNIST root in torchvision layout (default: copy of the shared files)")
+    ap.add_argument("--data-dir", help=DATA_DIR_HELP)
     ap.add_argument("--moves", type=int, default=300)
     ap.add_argument("--rate", type=float, default=60.0, help="pointer moves per second (pyqtgraph drops moves above 100/s)")
     ap.add_argument("--epochs", type=int, default=1, help="epochs to train the model first (headless)")

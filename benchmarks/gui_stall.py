@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gui_common import app_and_window, mnist_root, percentile, wait_until
+from gui_common import DATA_DIR_HELP, app_and_window, mnist_root, percentile, wait_until
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir")
+    ap.add_argument("--data-dir", help=DATA_DIR_HELP)
     ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gui_common import app_and_window, mnist_root
+from gui_common import DATA_DIR_HELP, app_and_window, mnist_root
 
 
 EPOCHS = 4
@@ -91,7 +91,7 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--headless-child":
         return _headless_child(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir")
+    ap.add_argument("--data-dir", help=DATA_DIR_HELP)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 

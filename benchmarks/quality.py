@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401  (puts the project root on sys.path)
-from _common import MnistCopy, environment_lines, mlp_784_400_20_config, print_rows, print_table
+from _common import DATA_DIR_HELP, MnistCopy, environment_lines, mlp_784_400_20_config, print_rows, print_table
 
 import torch
 
@@ -33,7 +33,7 @@ LOSS_BAR = 105.6  # pytorch/examples vae/main.py, seed 1, 10 epochs: 105.55
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", help="folder with the four MNIST .gz files (default ../shared/datasets/mnist)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--iw-samples", type=int, default=1000, help="importance samples K per test image (default 1000)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10, as the bar assumes)")
     p.add_argument("--seed", type=int, default=1, help="training seed (default 1, as the bar assumes)")

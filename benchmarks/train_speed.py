@@ -31,7 +31,7 @@ import statistics
 import time
 
 import _common  # noqa: F401  (puts the project root on sys.path)
-from _common import MnistCopy, environment_lines, mlp_784_400_20_config, print_rows, print_table
+from _common import DATA_DIR_HELP, MnistCopy, environment_lines, mlp_784_400_20_config, print_rows, print_table
 
 import torch
 import torch.utils.data
@@ -130,7 +130,7 @@ def fmt_s(values: list[float]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=10, help="epochs of each loop (default 10, the reference run)")
-    p.add_argument("--data-dir", help="folder with the four MNIST .gz files (default ../shared/datasets/mnist)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both (default: torch's)")
     p.add_argument(
