@@ -56,7 +56,7 @@ from safetensors.torch import save as st_save_torch
 from .config import RunConfig
 from .errors import CheckpointError, LatentlabError
 from .events import EpochSnapshot
-from .model import VAE, build_model
+from .model import VAE, build_model, check_model_size
 
 FORMAT = "latentlab-run"
 VERSION = 1
@@ -455,6 +455,10 @@ def _parse_run_file(raw: bytes, meta_path: Path, run_dir: Path) -> Checkpoint:
         and shape[0] in (1, 3) and all(1 <= s <= MAX_SIDE for s in shape[1:])
     ):
         raise damaged(f"image_shape {shape!r} is not [channels 1 or 3, height, width] with sides 1 to {MAX_SIDE}")
+    try:
+        check_model_size(config.model, tuple(shape))  # before anything allocates it
+    except LatentlabError as exc:
+        raise CheckpointError(f"The settings in {meta_path} are invalid: {exc}") from None
     classes = meta.get("classes", [])
     if not (isinstance(classes, list) and len(classes) <= 100_000 and all(isinstance(c, str) for c in classes)):
         raise damaged("classes is not a list of names")
