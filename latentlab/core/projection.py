@@ -1,6 +1,12 @@
 """Two-dimensional views of a latent space, each with a way back.
 
+Every view is a ``Projection``: ``transform(latents) -> (N, 2)``, ``inverse(points) -> (N, D)``,
+``exact``, ``kind`` and ``describe()``. The view drawn is the view a drag inverts, so
+nothing elsewhere re-implements an inverse or asks which class a view is.
+
 - ``IdentityProjection``: the latent is already 2-D.
+- ``AxesProjection``: the first two latent coordinates, the others held at their mean; for
+  a 1-D latent, or too few points to fit PCA.
 - ``PCAProjection``: scikit-learn's PCA; its inverse is exact on the 2-D plane through the
   mean (``mean + p @ components``), and its signs are aligned with a previous fit so the
   view does not flip between epochs.
@@ -12,18 +18,60 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import numpy as np
 
 from .errors import ConfigError
 
 
+class ViewKind(enum.Enum):
+    """What the user can ask to see; the view shown may fall back (``fit_view``)."""
+
+    LATENT = "latent"  # the 2-D latent itself
+    PCA = "pca"
+    TSNE = "tsne"
+    AXES = "axes"  # the first coordinates: 1-D latents, or too few points for PCA
+
+
+class Projection(Protocol):
+    """A 2-D view of a latent space and its way back."""
+
+    kind: ViewKind
+    exact: bool  # True when inverse(transform(z)) is z's projection onto the view's plane
+
+    def transform(self, latents: np.ndarray) -> np.ndarray: ...  # (N, D) -> (N, 2)
+
+    def inverse(self, points: np.ndarray) -> np.ndarray: ...  # (N, 2) -> (N, D)
+
+    def describe(self) -> str: ...
+
+
+def fit_view(kind: ViewKind, latents: np.ndarray, previous: PCAProjection | None = None) -> Projection:
+    """The exact view of ``kind`` for ``latents``, or the nearest one that exists for them.
+
+    A 2-D latent shown as PCA or LATENT is shown as it is; PCA needs at least three points
+    of two or more dimensions, else the first coordinates are shown. t-SNE views are
+    made by ``TSNEProjection`` from a layout, not fitted here.
+    """
+    latents = np.asarray(latents, dtype=np.float64)
+    n, d = latents.shape
+    if kind is ViewKind.LATENT and d == 2:
+        return IdentityProjection(latents)
+    if kind in (ViewKind.PCA, ViewKind.LATENT, ViewKind.TSNE) and d > 2 and n >= 3:
+        return PCAProjection(latents, previous=previous)
+    if d == 2:
+        return IdentityProjection(latents)
+    return AxesProjection(latents)
+
+
 class IdentityProjection:
     """The 2-D latent shown as it is."""
 
+    kind = ViewKind.LATENT
     exact = True
 
     def __init__(self, latents: np.ndarray):
@@ -35,6 +83,39 @@ class IdentityProjection:
 
     def inverse(self, points: np.ndarray) -> np.ndarray:
         return np.asarray(points, dtype=np.float64)
+
+    def describe(self) -> str:
+        return "The 2-D latent itself; decoding is exact."
+
+
+class AxesProjection:
+    """The first two latent coordinates (one, for a 1-D latent), the others held at their mean."""
+
+    kind = ViewKind.AXES
+    exact = True
+
+    def __init__(self, latents: np.ndarray):
+        latents = np.asarray(latents, dtype=np.float64)
+        self.dim = latents.shape[1]
+        self.mean = latents.mean(axis=0) if len(latents) else np.zeros(self.dim)
+
+    def transform(self, latents: np.ndarray) -> np.ndarray:
+        latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
+        if self.dim == 1:
+            return np.column_stack([latents[:, 0], np.zeros(len(latents))])
+        return latents[:, :2].copy()
+
+    def inverse(self, points: np.ndarray) -> np.ndarray:
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        z = np.repeat(self.mean[None], len(points), axis=0)
+        z[:, : min(2, self.dim)] = points[:, : min(2, self.dim)]
+        return z
+
+    def describe(self) -> str:
+        if self.dim == 1:
+            return "A 1-D latent, drawn along x; decoding is exact."
+        return (f"The first two of {self.dim} latent coordinates (too few test items for PCA), the others at "
+                f"their mean; decoding is exact on this plane.")
 
 
 class PCAProjection:
@@ -49,6 +130,7 @@ class PCAProjection:
         counterpart there, so the picture keeps its orientation from epoch to epoch.
     """
 
+    kind = ViewKind.PCA
     exact = True
 
     def __init__(self, latents: np.ndarray, previous: PCAProjection | None = None):
@@ -73,10 +155,15 @@ class PCAProjection:
         """(N, 2) -> (N, D): the latent vector on the principal plane at that view position."""
         return self.mean + np.asarray(points, dtype=np.float64) @ self.components
 
+    def describe(self) -> str:
+        share = float(np.sum(self.explained_variance_ratio))
+        return f"PCA of the {self.mean.shape[0]}-D latent ({share:.0%} of its variance); decoding is exact on this plane."
+
 
 class NeighbourInverse:
     """Approximate inverse of any 2-D layout: a distance-weighted mean of the k nearest latents."""
 
+    kind = ViewKind.TSNE
     exact = False
 
     def __init__(self, layout: np.ndarray, latents: np.ndarray, k: int = 8):
@@ -92,10 +179,60 @@ class NeighbourInverse:
 
     def inverse(self, points: np.ndarray) -> np.ndarray:
         dist, idx = self._nn.kneighbors(np.atleast_2d(np.asarray(points, dtype=np.float64)))
-        weights = 1.0 / np.maximum(dist, 1e-9)  # (N, k); a point on top of a neighbour takes its latent
-        weights = np.where(dist[:, :1] <= 1e-12, (dist <= 1e-12).astype(np.float64), weights)  # exactly its latent
-        weights /= weights.sum(axis=1, keepdims=True)
-        return np.einsum("nk,nkd->nd", weights, self.latents[idx])
+        return _weighted_mean(dist, idx, self.latents)
+
+    def describe(self) -> str:
+        return "A 2-D layout: decoding is approximate (nearest neighbours)."
+
+
+def _neighbour_mean(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Distance-weighted mean of the ``values`` of the k ``keys`` nearest each query; a key hit exactly wins."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = int(min(k, len(keys)))
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(keys).kneighbors(query)
+    return _weighted_mean(dist, idx, values)
+
+
+def _weighted_mean(dist: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(N, k) neighbour distances and indices -> the inverse-distance-weighted mean of their values."""
+    weights = 1.0 / np.maximum(dist, 1e-9)  # a query on top of a neighbour takes exactly its value
+    weights = np.where(dist[:, :1] <= 1e-12, (dist <= 1e-12).astype(np.float64), weights)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weights, values[idx])
+
+
+class TSNEProjection(NeighbourInverse):
+    """A t-SNE layout, partial (while it runs) or final, of the latents it was computed for.
+
+    ``transform`` places each of those latents at its own layout point, and any other latent
+    near its nearest neighbours'; ``inverse`` is the neighbours' weighted latent. Neither is
+    exact: t-SNE has no inverse.
+    """
+
+    kind = ViewKind.TSNE
+
+    def __init__(self, layout: np.ndarray, latents: np.ndarray, *, epoch: int | None = None,
+                 fraction: float = 1.0, k: int = 8):
+        super().__init__(layout, latents, k=k)
+        self.epoch = epoch
+        self.fraction = fraction  # < 1 while the layout is still being optimised
+
+    @property
+    def partial(self) -> bool:
+        return self.fraction < 1.0
+
+    def transform(self, latents: np.ndarray) -> np.ndarray:
+        query = np.atleast_2d(np.asarray(latents, dtype=np.float64))
+        if query.shape == self.latents.shape and np.array_equal(query, self.latents):
+            return self.layout.copy()  # the points it laid out: exactly where it put them
+        return _neighbour_mean(query, self.latents, self.layout, self.k)
+
+    def describe(self) -> str:
+        epoch = f" of epoch {self.epoch}" if self.epoch is not None else ""
+        if self.partial:
+            return f"t-SNE{epoch}, {self.fraction:.0%} done: the layout still moves; decoding is approximate (nearest neighbours)."
+        return f"t-SNE{epoch}: decoding is approximate (nearest neighbours); run it again to update."
 
 
 @dataclass(frozen=True)
