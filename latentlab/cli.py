@@ -27,14 +27,19 @@ class UsageError(Exception):
     """A bad option value found after parsing."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
+def _whole_number(low: int, high: int):
+    """An option type for whole numbers in [low, high] whose refusal names the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
+        return value
+
+    return parse
 
 
 def _nonneg_float(text: str) -> float:
@@ -59,13 +64,16 @@ def _hidden(text: str) -> tuple[int, ...]:
         widths = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of widths such as 400,200") from None
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"{text} must list widths of at least 1")
+    from latentlab.core.config import MAX_HIDDEN_WIDTH
+
+    if not widths or not all(1 <= w <= MAX_HIDDEN_WIDTH for w in widths):
+        raise argparse.ArgumentTypeError(f"{text} must list widths between 1 and {MAX_HIDDEN_WIDTH}")
     return widths
 
 
 def build_parser() -> argparse.ArgumentParser:
     from latentlab import __version__
+    from latentlab.core.config import IMAGE_SIZES, MAX_SEED
 
     parser = _Parser(prog="latentlab", description="Watch a Variational AutoEncoder learn.")
     parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
@@ -80,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Defaults are None so that --resume can tell what the user actually asked to change.
     t.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar10", "folder"])
     t.add_argument("--data-dir", metavar="DIR", help="dataset root (torchvision layout) or image folder")
-    t.add_argument("--image-size", type=_positive_int, help="folder: resize images to this square side")
+    t.add_argument("--image-size", type=_whole_number(*IMAGE_SIZES), help="folder: resize images to this square side")
     t.add_argument("--rgb", action="store_true", default=None, help="folder: keep colour (default grey)")
     t.add_argument("--model", choices=["mlp", "conv"])
     t.add_argument("--latent-dim", type=int, metavar="N")
@@ -108,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--latents", metavar="FILE.csv|.npy", help="posterior means of the test split, one row per item")
     x.add_argument("--reconstructions", metavar="FILE.png", help="probe inputs above their reconstructions")
     x.add_argument("--samples", metavar="FILE.png", help="decodings of 64 draws from the prior")
-    x.add_argument("--seed", type=int, default=0, help="seed for --samples")
+    x.add_argument("--seed", type=_whole_number(0, MAX_SEED), default=0, help="seed for --samples")
     return parser
 
 

@@ -19,9 +19,26 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+# Bounds of the settings; each refusal names its range. The CLI's option types read them too.
+MAX_SEED = 2**63 - 1  # torch seeds are 64-bit; a negative seed silently aliases a huge one
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1 << 20
+MAX_LATENT_DIM = 4096
+MAX_HIDDEN_WIDTH = 65536
+IMAGE_SIZES = (4, 512)
+MAX_LOG_EVERY = 1_000_000
+MAX_PROBE_SIZE = 256  # the gallery draws every probe item each epoch
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _whole(value: Any, low: int, high: int, what: str) -> None:
+    """Refuse ``value`` unless it is an int (not a bool) in [low, high], naming the range."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    _require(ok, f"{what} must be a whole number between {low} and {high}, not {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -40,14 +57,13 @@ class DataConfig:
             f"The {self.name} dataset needs a folder: pass --data-dir.",
         )
         _require(self.channels in (1, 3), f"Channels must be 1 (grey) or 3 (RGB), not {self.channels}.")
-        _require(
-            self.image_size is None or 4 <= self.image_size <= 512,
-            f"Image size must be between 4 and 512 pixels, not {self.image_size}.",
-        )
+        if self.image_size is not None:
+            _whole(self.image_size, *IMAGE_SIZES, "The image size (pixels per side)")
         _require(
             0.0 < self.test_fraction < 1.0,
             f"The test fraction must lie strictly between 0 and 1, not {self.test_fraction}.",
         )
+        _whole(self.split_seed, 0, MAX_SEED, "The split seed")
 
 
 @dataclass(frozen=True)
@@ -65,15 +81,11 @@ class ModelConfig:
         except (TypeError, ValueError):
             raise ConfigError(f"Hidden widths must be whole numbers such as 400 or 512,256, not {self.hidden!r}.") from None
         _require(self.kind in MODELS, f"Unknown model {self.kind!r}; choose mlp or conv.")
-        _require(
-            isinstance(self.latent_dim, int) and self.latent_dim >= 1,
-            f"The latent dimension must be a whole number of at least 1, not {self.latent_dim}.",
-        )
-        _require(self.latent_dim <= 4096, f"A latent dimension of {self.latent_dim} is too large; use at most 4096.")
+        _whole(self.latent_dim, 1, MAX_LATENT_DIM, "The latent dimension")
         _require(len(self.hidden) >= 1, "Give at least one hidden layer width, such as --hidden 400.")
         _require(
-            all(1 <= h <= 65536 for h in self.hidden),
-            f"Hidden widths must be whole numbers between 1 and 65536, not {list(self.hidden)}.",
+            all(1 <= h <= MAX_HIDDEN_WIDTH for h in self.hidden),
+            f"Hidden widths must be whole numbers between 1 and {MAX_HIDDEN_WIDTH}, not {list(self.hidden)}.",
         )
         _require(
             self.likelihood in LIKELIHOODS,
@@ -99,27 +111,22 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (a stop always saves one)
 
     def __post_init__(self) -> None:
-        _require(
-            isinstance(self.epochs, int) and 1 <= self.epochs <= 100000,
-            f"Epochs must be a whole number of at least 1, not {self.epochs}.",
-        )
-        _require(
-            isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1 << 20,
-            f"The batch size must be a whole number of at least 1, not {self.batch_size}.",
-        )
+        _whole(self.epochs, 1, MAX_EPOCHS, "Epochs")
+        _whole(self.batch_size, 1, MAX_BATCH_SIZE, "The batch size")
         _require(
             math.isfinite(self.lr) and 0 < self.lr <= 10,
             f"The learning rate must be a positive number no larger than 10, not {self.lr}.",
         )
         _require(math.isfinite(self.beta) and self.beta >= 0, f"Beta must be zero or positive, not {self.beta}.")
         _require(
-            math.isfinite(self.kl_warmup_epochs) and self.kl_warmup_epochs >= 0,
-            f"The KL warm-up must be zero or a positive number of epochs, not {self.kl_warmup_epochs}.",
+            math.isfinite(self.kl_warmup_epochs) and 0 <= self.kl_warmup_epochs <= MAX_EPOCHS,
+            f"The KL warm-up must be a number of epochs between 0 and {MAX_EPOCHS}, not {self.kl_warmup_epochs}.",
         )
+        _whole(self.seed, 0, MAX_SEED, "The seed")
         _require(self.device in DEVICES, f"Unknown device {self.device!r}; choose auto, cpu, cuda or mps.")
-        _require(self.log_every >= 1, f"log_every must be at least 1, not {self.log_every}.")
-        _require(self.probe_size >= 1, f"The probe batch needs at least 1 item, not {self.probe_size}.")
-        _require(self.checkpoint_every >= 1, f"checkpoint_every must be at least 1, not {self.checkpoint_every}.")
+        _whole(self.log_every, 1, MAX_LOG_EVERY, "log_every")
+        _whole(self.probe_size, 1, MAX_PROBE_SIZE, "The probe batch size")
+        _whole(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint_every")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .data import to_float
+from .errors import ConfigError
 from .losses import LOG_2PI, loss_parts, recon_nll
 from .model import VAE
 
@@ -55,36 +56,76 @@ def elbo_parts(model: VAE, images: torch.Tensor, *, seed: int = 0, batch_size: i
     return recon / n, kl / n, (recon + kl) / n
 
 
+# Importance samples per item: 1e5 already takes hours on a full test set; beyond is a typo.
+MAX_IW_SAMPLES = 100_000
+# Floats held per chunk of decoder rows (about 256 MB of float32), whatever the image size and K.
+_CHUNK_FLOATS = 1 << 26
+
+
+def _rows_per_chunk(model: VAE) -> int:
+    """Decoder rows per chunk: the widest tensors a row makes are the image (input, output and the
+    loss's temporaries) and, for the conv decoder, its feature maps; hidden widths add a little."""
+    c, h, w = model.image_shape
+    per_row = 4 * c * h * w + 2 * sum(model.cfg.hidden) + 4 * model.latent_dim
+    if model.cfg.kind == "conv":
+        per_row += 2 * (32 * h * w // 4 + 64 * h * w // 16)
+    return max(1, min(32768, _CHUNK_FLOATS // per_row))
+
+
 @torch.no_grad()
 def importance_sampled_nll(
-    model: VAE, images: torch.Tensor, *, samples: int = 100, seed: int = 0, max_rows: int = 32768
+    model: VAE, images: torch.Tensor, *, samples: int = 100, seed: int = 0, max_rows: int | None = None
 ) -> float:
-    """Mean -log p(x) in nats per image, estimated with ``samples`` importance samples each."""
+    """Mean -log p(x) in nats per image, estimated with ``samples`` importance samples each.
+
+    At most ``max_rows`` decoder rows are in memory at once (by default, as many as fit a fixed
+    budget for this model): items are batched when K is small, and K itself is chunked when it
+    is larger than that, with the log-sum-exp accumulated over the chunks.
+    """
+    _check_iw_samples(samples, low=1)
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    items_per_batch = max(1, max_rows // samples)  # keep (items * K) decoder rows bounded in memory
+    max_rows = max_rows or _rows_per_chunk(model)
+    items_per_batch = max(1, max_rows // samples)
+    k_per_chunk = min(samples, max_rows)
     total = 0.0
     for start in range(0, images.shape[0], items_per_batch):
         x = to_float(images[start : start + items_per_batch].to(device))  # (B, C, H, W)
         mu, logvar = model.encode(x)  # (B, D)
         b = x.shape[0]
-        mu_k = mu.unsqueeze(0).expand(samples, -1, -1)  # (K, B, D)
-        logvar_k = logvar.unsqueeze(0).expand(samples, -1, -1)
-        z = model.reparameterize(mu_k, logvar_k, gen)  # (K, B, D)
-        out = model.decode(z.reshape(samples * b, -1))  # (K*B, C, H, W)
-        x_k = x.unsqueeze(0).expand(samples, *x.shape).reshape(samples * b, *x.shape[1:])
-        log_px_z = -recon_nll(out, x_k, model.likelihood, model.log_sigma).view(samples, b)
-        log_pz = _gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz_x = _gaussian_log_density(z, mu_k, logvar_k)
-        log_w = log_px_z + log_pz - log_qz_x  # (K, B)
-        log_px = torch.logsumexp(log_w, dim=0) - math.log(samples)
+        log_sum = None  # (B,) log sum_k w_k over the chunks so far
+        for k0 in range(0, samples, k_per_chunk):
+            k = min(k_per_chunk, samples - k0)
+            # Item-major (B, K, D), as elbo_parts' (B, D) is: K = 1 draws the same z from the same seed.
+            mu_k = mu.unsqueeze(1).expand(-1, k, -1)  # (B, K, D)
+            logvar_k = logvar.unsqueeze(1).expand(-1, k, -1)
+            z = model.reparameterize(mu_k, logvar_k, gen)  # (B, K, D)
+            out = model.decode(z.reshape(b * k, -1))  # (B*K, C, H, W)
+            x_k = x.unsqueeze(1).expand(-1, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+            log_px_z = -recon_nll(out, x_k, model.likelihood, model.log_sigma).view(b, k)
+            log_pz = _gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_qz_x = _gaussian_log_density(z, mu_k, logvar_k)
+            chunk = torch.logsumexp(log_px_z + log_pz - log_qz_x, dim=1)  # (B,)
+            log_sum = chunk if log_sum is None else torch.logaddexp(log_sum, chunk)
+        log_px = log_sum - math.log(samples)
         total += -log_px.sum().item()
     return total / images.shape[0]
 
 
+def _check_iw_samples(samples, *, low: int) -> None:
+    ok = isinstance(samples, int) and not isinstance(samples, bool) and low <= samples <= MAX_IW_SAMPLES
+    if not ok:
+        skip = " (0 skips the estimate)" if low == 0 else ""
+        raise ConfigError(
+            f"The number of importance samples must be a whole number between {low} and {MAX_IW_SAMPLES}{skip}, "
+            f"not {samples!r}."
+        )
+
+
 def evaluate(model: VAE, images: torch.Tensor, *, iw_samples: int = 100, seed: int = 0) -> Evaluation:
     """ELBO parts and (when ``iw_samples`` > 0) the importance-sampled NLL of ``images``."""
+    _check_iw_samples(iw_samples, low=0)  # before the ELBO pass, so a typo costs nothing
     recon, kl, total = elbo_parts(model, images, seed=seed)
     nll = importance_sampled_nll(model, images, samples=iw_samples, seed=seed) if iw_samples > 0 else None
     return Evaluation(recon, kl, total, nll, iw_samples, int(images.shape[0]))

@@ -93,11 +93,7 @@ class ConvVAE(VAE):
     def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]):
         super().__init__(cfg, image_shape)
         c, h, w = image_shape
-        if h % 4 or w % 4 or h < 8 or w < 8:
-            raise ConfigError(
-                f"The conv model needs image sides divisible by 4 and at least 8 (such as 28 or 32), "
-                f"not {h}x{w}; use --model mlp or resize the images."
-            )
+        _check_conv_sides(h, w)
         fh, fw = h // 4, w // 4
         width = cfg.hidden[0] if cfg.hidden else 256
         self.encoder = nn.Sequential(
@@ -117,7 +113,83 @@ class ConvVAE(VAE):
         )
 
 
+def _check_conv_sides(h: int, w: int) -> None:
+    if h % 4 or w % 4 or h < 8 or w < 8:
+        raise ConfigError(
+            f"The conv model needs image sides divisible by 4 and at least 8 (such as 28 or 32), "
+            f"not {h}x{w}; use --model mlp or resize the images."
+        )
+
+
+def _linear(a: int, b: int) -> int:
+    return a * b + b  # weight and bias
+
+
+def _conv4(c_in: int, c_out: int) -> int:
+    return c_in * c_out * 4 * 4 + c_out  # a 4x4 kernel, plain or transposed, and its bias
+
+
+def parameter_count(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> int:
+    """The number of trainable parameters ``build_model(cfg, image_shape)`` would hold, without building it.
+
+    Counted from the layer shapes in ``MLPVAE`` and ``ConvVAE``; keep the two in step.
+    """
+    c, h, w = image_shape
+    d = cfg.latent_dim
+    if cfg.kind == "mlp":
+        widths = [c * h * w, *cfg.hidden]
+        pairs = list(zip(widths[:-1], widths[1:]))  # encoder
+        pairs += [(widths[-1], d)] * 2  # fc_mu, fc_logvar
+        back = [d, *reversed(cfg.hidden), c * h * w]
+        pairs += list(zip(back[:-1], back[1:]))  # decoder
+        n = sum(_linear(a, b) for a, b in pairs)
+    else:
+        _check_conv_sides(h, w)
+        flat, width = 64 * (h // 4) * (w // 4), cfg.hidden[0]
+        n = (
+            _conv4(c, 32) + _conv4(32, 64) + _linear(flat, width)  # encoder
+            + 2 * _linear(width, d)  # fc_mu, fc_logvar
+            + _linear(d, width) + _linear(width, flat) + _conv4(64, 32) + _conv4(32, c)  # decoder
+        )
+    return n + (cfg.likelihood == "gaussian" and cfg.sigma is None)  # the learned log sigma
+
+
+# 2**28 float32 weights are 1 GiB; training holds four copies (weights, gradients and Adam's two
+# moments), and activations on top, so anything larger would not train on an ordinary machine.
+MAX_PARAMETERS = 2**28
+
+
+def _count_words(n: float) -> str:
+    for size, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+        if n >= size:
+            return f"{n / size:.1f} {word}" if n < 10 * size else f"{n / size:.0f} {word}"
+    return f"{n:.0f}"
+
+
+def _gib(n_bytes: float) -> str:
+    gib = n_bytes / 2**30
+    return f"{gib:.1f} GiB" if gib < 10 else f"{gib:.0f} GiB"
+
+
+def check_model_size(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> int:
+    """Raise ``ConfigError`` if the model would exceed ``MAX_PARAMETERS``; return its parameter count."""
+    n = parameter_count(cfg, image_shape)
+    if n > MAX_PARAMETERS:
+        raise ConfigError(
+            f"A model of {_count_words(n)} parameters ({_gib(4 * n)} of weights) is over latentlab's limit of "
+            f"{_count_words(MAX_PARAMETERS)} ({_gib(4 * MAX_PARAMETERS)}); choose smaller --hidden widths, "
+            f"a smaller latent dimension or smaller images."
+        )
+    return n
+
+
 def build_model(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> VAE:
+    """The VAE ``cfg`` describes for images of ``image_shape`` (C, H, W).
+
+    Raises ``ConfigError`` before allocating anything when the model would be too large to
+    train (every caller, from training to opening a stranger's run, builds through here).
+    """
+    check_model_size(cfg, tuple(image_shape))
     return (MLPVAE if cfg.kind == "mlp" else ConvVAE)(cfg, tuple(image_shape))
 
 
