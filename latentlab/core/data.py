@@ -8,8 +8,12 @@ per-sample decode/transform pipeline in the loop, which is what makes the conven
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import stat
+import struct
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,29 +167,145 @@ def _load_cifar10(cfg: DataConfig) -> Dataset:
     )
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _extensions())
+def _unreadable(folder: Path, exc: OSError) -> DataError:
+    return DataError(f"The image folder {folder} cannot be read ({exc.strerror or exc}); check its permissions.")
 
 
-def _labelled_files(folder: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
-    """ImageFolder layout (one subfolder per class) if there are subfolders, else a flat folder."""
-    from torchvision.datasets.folder import find_classes, make_dataset
+def _list_dir(folder: Path) -> list[str]:
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise _unreadable(folder, exc) from None
+    if not os.access(folder, os.X_OK):  # listed, but nothing in it can be opened
+        raise _unreadable(folder, PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
+    return names
 
-    if any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir()):
+
+def _is_image_name(name: str) -> bool:
+    # Hidden files are never images here: macOS's "._x.png" companions are not PNGs at all.
+    return not name.startswith(".") and name.lower().endswith(_extensions())
+
+
+def _file_key(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of what ``path`` leads to after symlinks; None if it leads nowhere."""
+    try:
+        st = os.stat(path)
+    except OSError:  # a broken symlink, or a loop of them
+        return None
+    return st.st_dev, st.st_ino
+
+
+class _Picker:
+    """Takes each regular file once, however many names (hard links, symlinks) reach it."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int]] = set()
+        self.skipped: list[str] = []  # image names that are FIFOs, sockets or devices
+
+    def take(self, path: str | Path) -> bool:
         try:
-            classes, class_to_idx = find_classes(str(folder))
-            samples = make_dataset(str(folder), class_to_idx, extensions=_extensions())
-        except FileNotFoundError as exc:  # torchvision: "Found no valid file for the classes X. Supported ..."
-            first = str(exc).split(". ")[0].rstrip(".")
-            raise DataError(f"{first} under {folder}; put images in every class subfolder.") from None
-        return [Path(p) for p, _ in samples], [c for _, c in samples], tuple(classes)
-    return _image_files(folder), None, ()
+            st = os.stat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO would block the reader forever; a device or socket is no image either.
+            if not stat.S_ISDIR(st.st_mode):
+                self.skipped.append(str(path))
+            return False
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def _image_files(folder: Path, picker: _Picker) -> list[Path]:
+    return [folder / name for name in _list_dir(folder) if _is_image_name(name) and picker.take(folder / name)]
+
+
+def _labelled_files(folder: Path, picker: _Picker) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
+    """ImageFolder layout (one subfolder per class) if there are subfolders, else a flat folder.
+
+    Classes, order and labels are torchvision's ``find_classes``/``make_dataset``'s for an
+    ordinary folder, but hidden folders are no class, and every folder is walked once (a
+    symlink loop would be walked again and again) and every file taken once.
+    """
+    classes = [n for n in _list_dir(folder) if not n.startswith(".") and os.path.isdir(folder / n)]
+    if not classes:
+        return _image_files(folder, picker), None, ()
+    visited = {_file_key(folder)} | {_file_key(folder / c) for c in classes}
+    files: list[Path] = []
+    labels: list[int] = []
+    empty = []
+    for label, cls in enumerate(classes):
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder / cls, followlinks=True):
+            keep = []
+            for d in sorted(dirnames):  # sorted: which of two routes to a folder counts is fixed
+                key = _file_key(os.path.join(dirpath, d))
+                if not d.startswith(".") and key is not None and key not in visited:
+                    visited.add(key)
+                    keep.append(d)
+            dirnames[:] = keep
+            found.append((dirpath, sorted(f for f in filenames if _is_image_name(f))))
+        before = len(files)
+        for dirpath, names in sorted(found):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if picker.take(path):
+                    files.append(Path(path))
+                    labels.append(label)
+        if len(files) == before:
+            empty.append(cls)
+    if empty:
+        raise DataError(
+            f"The class folder(s) {', '.join(empty)} under {folder} hold no images; put images in every class subfolder."
+        )
+    return files, labels, tuple(classes)
 
 
 def _extensions() -> tuple[str, ...]:
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     return IMG_EXTENSIONS
+
+
+# Pillow's default decompression-bomb limit (about 89 megapixels), kept here so that code which
+# lifts Pillow's process-wide limit does not lift ours.
+_MAX_IMAGE_PIXELS = 89_478_485
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header, past Pillow's bomb check (which ``Image.open`` runs)."""
+    from PIL import Image
+
+    Image.init()
+    try:
+        with open(path, "rb") as fp:
+            prefix = fp.read(16)
+            for fmt in Image.ID:
+                factory, accept = Image.OPEN[fmt]
+                ok = not accept or accept(prefix)
+                if ok and not isinstance(ok, str):
+                    fp.seek(0)
+                    return factory(fp, str(path)).size
+    except Exception:  # only for the message: without a size, it names the limit alone
+        return None
+    return None
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return False
+
+
+def _too_large(path: Path, size: tuple[int, int] | None) -> DataError:
+    limit = f"larger than latentlab reads ({_MAX_IMAGE_PIXELS // 10**6} megapixels at most); shrink it or remove it."
+    if size is None:
+        return DataError(f"The image {path} is {limit}")
+    return DataError(f"The image {path} is {size[0]}x{size[1]} pixels, {limit}")
 
 
 def _read_images(paths: list[Path], channels: int, size: int | None) -> torch.Tensor:
@@ -197,15 +317,31 @@ def _read_images(paths: list[Path], channels: int, size: int | None) -> torch.Te
     def read(path: Path) -> np.ndarray:
         try:
             with Image.open(path) as img:
+                if img.size[0] * img.size[1] > _MAX_IMAGE_PIXELS:
+                    raise _too_large(path, img.size)
+                if img.mode.startswith("I;16"):  # 16-bit grey: convert() would clip it to white
+                    img = Image.fromarray((np.asarray(img).astype(np.uint16) >> 8).astype(np.uint8))
                 img = img.convert(mode)
                 if size is not None and img.size != (size, size):
                     img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
                 return np.asarray(img, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise DataError(f"The image {path} could not be read ({exc}); remove or replace it.") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_large(path, _header_size(path)) from None
+        except (OSError, UnidentifiedImageError, ValueError, EOFError, SyntaxError, IndexError, struct.error) as exc:
+            if isinstance(exc, UnidentifiedImageError):
+                reason = "the file is empty" if _is_empty(path) else "not in an image format Pillow reads"
+            else:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DataError(f"The image {path} could not be read ({reason}); remove or replace it.") from None
 
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        arrays = list(pool.map(read, paths))
+    with warnings.catch_warnings():
+        # The filters are process-wide, not per thread: set here, they hold in the pool's workers.
+        # Pillow's notes on odd metadata (EXIF, a palette's transparency) do not change the
+        # pixels read; keep them off the terminal. Its bomb warning becomes an error read() maps.
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+            arrays = list(pool.map(read, paths))
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise DataError(
@@ -221,14 +357,22 @@ def _read_images(paths: list[Path], channels: int, size: int | None) -> torch.Te
 
 def _load_folder(cfg: DataConfig) -> Dataset:
     root = Path(cfg.root)
-    if not root.is_dir():
+    try:
+        is_dir = stat.S_ISDIR(os.stat(root).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        is_dir = False
+    except OSError as exc:  # Path.is_dir would raise a permission error as a traceback
+        raise _unreadable(root, exc) from None
+    if not is_dir:
         raise DataError(f"The image folder {root} does not exist; pass --data-dir with a folder of images.")
+    _list_dir(root)  # an unreadable folder is named as such, not taken for an empty one
     splits = {name: root / name for name in ("train", "test")}
-    if all(p.is_dir() for p in splits.values()):
+    picker = _Picker()
+    if all(os.path.isdir(p) for p in splits.values()):
         # An explicit split, as in cifar10-jpg/{train,test}/<class>/...
         (tr_files, tr_labels, classes), (te_files, te_labels, te_classes) = (
-            _labelled_files(splits["train"]),
-            _labelled_files(splits["test"]),
+            _labelled_files(splits["train"], picker),
+            _labelled_files(splits["test"], _Picker()),  # one image may sit in both splits
         )
         if classes != te_classes:
             raise DataError(f"{root}/train and {root}/test hold different class folders; make them match.")
@@ -236,10 +380,13 @@ def _load_folder(cfg: DataConfig) -> Dataset:
         train_idx = torch.arange(len(tr_files))
         test_idx = torch.arange(len(tr_files), len(files))
     else:
-        files, labels, classes = _labelled_files(root)
+        files, labels, classes = _labelled_files(root, picker)
         train_idx, test_idx = _split(len(files), cfg)
     if len(files) < 2:
-        raise DataError(f"The folder {root} holds {len(files)} image(s); it needs at least 2 to train and test.")
+        special = f" ({picker.skipped[0]} is not a regular file)" if picker.skipped else ""
+        raise DataError(
+            f"The folder {root} holds {len(files)} image(s){special}; it needs at least 2 to train and test."
+        )
     images = _read_images(files, cfg.channels, cfg.image_size)
     label_tensor = None if labels is None else torch.tensor(labels, dtype=torch.long)
     pick = (lambda t, idx: None if t is None else t[idx])
