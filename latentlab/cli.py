@@ -1,4 +1,4 @@
-"""The ``latentlab`` command: the desktop app, or ``train``/``evaluate``/``export`` headless.
+"""The ``latentlab`` command: the desktop app, or ``train``/``evaluate``/``export``/``fetch`` headless.
 
 A user's mistake prints one sentence to stderr and exits with code 2; nothing is
 overwritten. Heavy imports (torch, Qt) happen inside the commands, so ``--help`` is quick.
@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--reconstructions", metavar="FILE.png", help="probe inputs above their reconstructions")
     x.add_argument("--samples", metavar="FILE.png", help="decodings of 64 draws from the prior")
     x.add_argument("--seed", type=_whole_number(0, MAX_SEED), default=0, help="seed for --samples")
+
+    f = sub.add_parser("fetch", help="download MNIST, Fashion-MNIST or CIFAR-10 into a data folder")
+    f.add_argument("dataset", choices=["mnist", "fashion-mnist", "cifar10"])
+    f.add_argument("--data-dir", metavar="DIR", help="where to put it (default: $LATENTLAB_DATA, else the app's data folder)")
     return parser
 
 
@@ -131,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "fetch":
+            return _fetch(args)
         return _gui(args)
     except (LatentlabError, UsageError) as exc:
         print(f"latentlab: error: {exc}", file=sys.stderr)
@@ -303,3 +309,49 @@ def _export(args) -> int:
     except OSError as exc:
         raise UsageError(f"Could not write the export ({exc.strerror or exc}); check the path and permissions.") from None
     return 0
+
+def _fetch(args) -> int:
+    from latentlab.core.fetch import LABELS, fetch
+    from latentlab.core.paths import default_data_dir
+
+    root = Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
+    report = _FetchReport()
+    try:
+        folder = fetch(args.dataset, root, progress=report.update)  # on Ctrl-C, fetch removes the partial file
+    finally:
+        report.close()
+    print(f"{LABELS[args.dataset]} is in {folder}; train on it with --dataset {args.dataset} --data-dir {root}")
+    return 0
+
+
+class _FetchReport:
+    """A tqdm bar per file on a terminal; elsewhere (a log, a pipe) one line per finished file."""
+
+    def __init__(self):
+        self.bar = None
+        self.file: str | None = None
+        self.terminal = sys.stderr.isatty()
+
+    def update(self, p) -> None:
+        from latentlab.core.fetch import format_bytes
+
+        if p.file != self.file:
+            self.close()
+            self.file = p.file
+            if self.terminal:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=p.total_bytes, desc=f"{p.file} ({p.file_number}/{p.file_count})", unit="B",
+                                unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+        if self.bar is not None:
+            self.bar.update(p.done_bytes - self.bar.n)
+        if p.complete:
+            if self.bar is None:
+                print(f"{p.file} ({p.file_number}/{p.file_count}): {format_bytes(p.done_bytes)}, "
+                      f"{format_bytes(p.bytes_per_second)}/s", file=sys.stderr)
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

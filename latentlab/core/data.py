@@ -108,24 +108,42 @@ def _quiet_torchvision(make):
 
 
 def _open_torchvision(factory, root: str, label: str, expected: str):
-    """Open a torchvision dataset from ``root``; download only if the files are missing."""
+    """Open a torchvision dataset from ``root``, never downloading: that is ``latentlab fetch``'s job."""
+    from . import fetch
+
+    name = next(key for key, value in fetch.LABELS.items() if value == label)
     if not os.path.isdir(root):
-        raise DataError(f"The data folder {root} does not exist; pass --data-dir with {expected}.")
-    try:
+        raise DataError(
+            f"The data folder {root} does not exist; pass --data-dir with {expected}, "
+            f"or run {fetch.fetch_command(name, root)}."
+        )
+    damaged = DataError(
+        f"The {label} files under {fetch.dataset_folder(name, root)} are damaged or truncated; "
+        f"replace them, or delete them and run {fetch.fetch_command(name, root)}."
+    )
+
+    def open_both():
         return _quiet_torchvision(lambda: (factory(train=True, download=False), factory(train=False, download=False)))
+
+    try:
+        return open_both()
     except RuntimeError as exc:
         if "not found" not in str(exc):  # torchvision's word for missing (or not yet unpacked) files
-            raise DataError(f"The {label} files under {root} are damaged or truncated; replace them.") from None
-        # Missing: let torchvision verify and unpack the archives it finds, or fetch them.
+            raise damaged from None
     except Exception:
-        raise DataError(f"The {label} files under {root} are damaged or truncated; replace them.") from None
-    try:
-        return _quiet_torchvision(lambda: (factory(train=True, download=True), factory(train=False, download=True)))
-    except Exception:
+        raise damaged from None
+    # Missing, or for CIFAR-10 failing their checksums: unpack verified archives found here, offline.
+    if not fetch.unpack_present_archives(name, root):
+        if fetch.files_exist(name, root):
+            raise damaged  # every file is there, yet torchvision refused them
         raise DataError(
-            f"The {label} files were not found under {root} and could not be downloaded; "
-            f"put {expected} there, or connect to the network."
-        ) from None
+            f"The {label} files are not in {root}; run {fetch.fetch_command(name, root)}, "
+            f"or {fetch.by_hand(name, root)}."
+        )
+    try:
+        return open_both()
+    except Exception:
+        raise damaged from None
 
 
 def _load_mnist(cfg: DataConfig) -> Dataset:

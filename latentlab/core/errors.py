@@ -31,3 +31,7 @@ class TrainingDiverged(LatentlabError):
 
 class DeviceError(LatentlabError):
     """The requested device is not available, or it ran out of memory."""
+
+
+class FetchCancelled(LatentlabError):
+    """The user cancelled a dataset download; nothing partial was left behind."""

@@ -22,6 +22,7 @@ from latentlab.core.errors import LatentlabError
 from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
 
 from .controller import TrainingController, TSNEController
+from .dataset_fetcher import DatasetFetcher
 from .decoder import LatentDecoder
 from .latent_space import LatentSpace
 from .widgets.control_panel import ControlPanel
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
 
         self.panel = ControlPanel()
         self.panel.set_devices(available_devices())
+        self.fetcher = DatasetFetcher(self, self.panel)  # offers to download a chosen dataset's missing files
         self.loss_plot = LossPlot()
         self.scatter = LatentScatter()
         self.canvas = DecodeCanvas()
@@ -174,6 +176,8 @@ class MainWindow(QMainWindow):
         self.controller.run_finished.connect(self._on_run_finished)
         self.controller.failed.connect(self._on_failed)
         self.controller.state_changed.connect(self._on_state_changed)
+        self.fetcher.failed.connect(self.show_error)
+        self.fetcher.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.scatter.marker_moved.connect(self._on_marker_moved)
         self.scatter.point_hovered.connect(self._on_point_hovered)
         self.scatter.point_clicked.connect(self._on_point_clicked)
@@ -228,13 +232,15 @@ class MainWindow(QMainWindow):
             self._on_start()
 
     def _on_start(self) -> None:
-        if self.controller.running:
+        if self.controller.running or self.fetcher.running:
             return
         try:
             config = RunConfig.from_dict(self.panel.settings())
         except LatentlabError as exc:
             self.show_error(str(exc))
             return
+        if self.fetcher.offer_if_missing(config.data.name, config.data.root, then=self._on_start):
+            return  # Start again once the download has succeeded
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = self.runs_root / f"{config.data.name}-{stamp}"
         suffix = 1
@@ -605,6 +611,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.controller.stop_and_wait()
+        self.fetcher.shutdown()  # a download in flight is cancelled; its partial file removed
         self.tsne.shutdown()
         self._save_settings()
         event.accept()

@@ -118,9 +118,12 @@ def test_mnist_without_a_folder_gets_a_dialog_and_nothing_starts(make_window, ui
     assert not window.runs_root.exists() or not any(window.runs_root.iterdir())
 
 
-def test_mnist_with_an_empty_folder_gets_a_dialog_from_the_worker(make_window, ui, qtbot, tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
+def test_mnist_with_damaged_files_gets_a_dialog_from_the_worker(make_window, ui, qtbot, tmp_path):
+    # Files that are there but damaged (missing ones are offered for download instead: test_fetch_dialog.py).
+    empty = tmp_path / "damaged"
+    (empty / "MNIST" / "raw").mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (empty / "MNIST" / "raw" / name).write_bytes(b"not an idx file")
     window = make_window()
     window.panel.dataset.setCurrentIndex(window.panel.dataset.findData("mnist"))
     ui.type_into(window.panel.data_dir, str(empty))

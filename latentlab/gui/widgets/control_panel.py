@@ -26,6 +26,7 @@ class ControlPanel(QWidget):
     open_requested = Signal()
     save_requested = Signal()
     data_dir_chosen = Signal(str)
+    dataset_chosen = Signal(str)  # the user picked a dataset (not set_settings): its key
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -132,6 +133,7 @@ class ControlPanel(QWidget):
         layout.addLayout(file_row)
         layout.addStretch(1)
         self.dataset.currentIndexChanged.connect(self._on_dataset_changed)
+        self.dataset.activated.connect(lambda _: self.dataset_chosen.emit(self.dataset.currentData()))
         self._on_dataset_changed()
         self.set_state("idle")
 
