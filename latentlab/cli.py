@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--self-test", metavar="OUTDIR", help="exercise the desktop app offscreen; write OUTDIR/result.json, exit 0 if all passed"
     )
+    parser.add_argument(
+        "--info", action="store_true", help="print versions, devices, the Qt platform and folders (for a bug report)"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a VAE headless, saving checkpoints to a run folder")
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from latentlab.core.errors import LatentlabError
+    from latentlab.core.errors import LatentlabError, os_error_sentence
 
     try:
         if args.command == "train":
@@ -137,9 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "fetch":
             return _fetch(args)
+        if args.info:
+            from latentlab.info import info_text
+
+            print(info_text())
+            return 0
         return _gui(args)
     except (LatentlabError, UsageError) as exc:
         print(f"latentlab: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # the system refused a file operation not caught nearer its cause
+        print(f"latentlab: error: {os_error_sentence(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("latentlab: interrupted.", file=sys.stderr)
@@ -147,10 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _gui(args) -> int:
+    from latentlab.gui.qt_check import require_platform
+
     if args.self_test:
         from latentlab.gui.self_test import run_self_test
 
+        require_platform({**os.environ, "QT_QPA_PLATFORM": "offscreen"})  # the platform the self-test uses
         return run_self_test(args.self_test)
+    # Before any Qt module loads: where the platform plugin cannot load, Qt aborts the process.
+    require_platform()
     from latentlab.gui.app import main as gui_main
 
     return gui_main(checkpoint=args.checkpoint)
@@ -202,13 +219,19 @@ def _train(args) -> int:
 
     config = _train_config(args)
     control = RunControl()
-    # Ctrl-C asks the loop to stop at the next step and save; a second Ctrl-C interrupts at once.
-    def on_sigint(signum, frame):
-        control.stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Ctrl-C or SIGTERM (a scheduler's, or kill) asks the loop to stop at the next step and
+    # save; a second one of the same kind acts at once.
+    def on_signal(signum, frame):
+        control.stop()
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A redrawn bar only on a terminal: in a log (nohup, a batch scheduler) each frame would be
+    # kept, ~100 KB for a short run, so there progress is one line per epoch.
+    use_bar = not args.quiet and sys.stderr.isatty()
     bar = None
+    last_metrics = None
     epochs = config.train.epochs
     try:
         for event in train(config, run_dir=args.out, resume=args.resume, control=control):
@@ -219,7 +242,9 @@ def _train(args) -> int:
                         f"training on {event.device}: {event.n_train} train / {event.n_test} test items "
                         f"of shape {'x'.join(map(str, event.image_shape))}, {epochs} epochs",
                         file=sys.stderr,
+                        flush=True,
                     )
+                if use_bar:
                     bar = _progress_bar(event.start_epoch + 1, epochs, steps_per_epoch)
                     bar.update(last_step - event.start_epoch * steps_per_epoch)
             elif isinstance(event, StepMetrics):
@@ -230,25 +255,29 @@ def _train(args) -> int:
                         f"{event.items_per_second:,.0f} items/s"
                     )
                 last_step = event.step
+                last_metrics = event
             elif isinstance(event, EpochSnapshot):
                 if bar is not None:
                     bar.close()
                     bar = None
                 if not args.quiet:
+                    speed = f"  ({last_metrics.items_per_second:,.0f} items/s)" if last_metrics is not None else ""
                     print(
-                        f"epoch {event.epoch}: test recon {event.test_recon:.2f}  kl {event.test_kl:.2f}  "
-                        f"-ELBO {event.test_total:.2f} nats/image",
+                        f"epoch {event.epoch}/{epochs}: test recon {event.test_recon:.2f}  kl {event.test_kl:.2f}  "
+                        f"-ELBO {event.test_total:.2f} nats/image{speed}",
                         file=sys.stderr,
+                        flush=True,
                     )
-                    if event.epoch < epochs and event.step == event.epoch * steps_per_epoch:
-                        bar = _progress_bar(event.epoch + 1, epochs, steps_per_epoch)
+                if use_bar and event.epoch < epochs and event.step == event.epoch * steps_per_epoch:
+                    bar = _progress_bar(event.epoch + 1, epochs, steps_per_epoch)
             elif isinstance(event, RunFinished):
                 what = "stopped" if event.reason == "stopped" else "finished"
                 print(f"{what} at epoch {event.epoch}, step {event.step}; run saved in {event.run_dir}", file=sys.stderr)
     finally:
         if bar is not None:
             bar.close()
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
@@ -309,6 +338,7 @@ def _export(args) -> int:
     except OSError as exc:
         raise UsageError(f"Could not write the export ({exc.strerror or exc}); check the path and permissions.") from None
     return 0
+
 
 def _fetch(args) -> int:
     from latentlab.core.fetch import LABELS, fetch

@@ -6,6 +6,7 @@ clone with no network.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,20 @@ def mnist_root(tmp_path_factory, mnist_gz_dir) -> Path:
         with gzip.open(raw / name, "rb") as src, open(raw / name[: -len(".gz")], "wb") as dst:
             shutil.copyfileobj(src, dst)
     return root
+
+
+def _check_one_sentence(message: str) -> None:
+    """A user-facing error: one line, one sentence, no traceback."""
+    assert message, "the error message is empty"
+    assert "\n" not in message.strip(), f"the error spans several lines: {message!r}"
+    assert "Traceback" not in message
+    assert message.rstrip().endswith("."), f"the error is not a finished sentence: {message!r}"
+    # A full stop followed by a capital starts a second sentence (dots inside paths do not match).
+    assert not re.search(r"\.\s+[A-Z]", message), f"the error holds more than one sentence: {message!r}"
+    assert "()" not in message, f"the error carries an empty explanation: {message!r}"
+
+
+@pytest.fixture(scope="session")
+def one_sentence():
+    """``one_sentence(message)`` asserts ``message`` is a single clear sentence."""
+    return _check_one_sentence

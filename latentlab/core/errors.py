@@ -35,3 +35,9 @@ class DeviceError(LatentlabError):
 
 class FetchCancelled(LatentlabError):
     """The user cancelled a dataset download; nothing partial was left behind."""
+
+
+def os_error_sentence(exc: OSError) -> str:
+    """One sentence for an operating-system refusal that no nearer code turned into advice."""
+    what = f"Could not use {exc.filename}" if exc.filename else "The operating system refused"
+    return f"{what} ({exc.strerror or exc}); check that the path exists and can be written and that the disk has room."

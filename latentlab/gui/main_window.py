@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget,
 )
 
 from latentlab.core.checkpoint import atomic_write, open_run
+from latentlab.core.paths import default_runs_dir
 from latentlab.core.config import RunConfig
 from latentlab.core.errors import LatentlabError
 from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
@@ -45,8 +45,7 @@ def available_devices() -> list[str]:
 
 
 def default_runs_root() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".latentlab") / "runs"
+    return default_runs_dir()  # one definition, shared with the CLI's --info
 
 
 class MainWindow(QMainWindow):
@@ -532,13 +531,12 @@ class MainWindow(QMainWindow):
             self.show_error(f"{target} already exists; choose a new folder name.")
             return False
         try:
-            run = open_run(self.run_dir)  # the committed checkpoint: a copy never catches a half-written one
-            target.mkdir(parents=True)
-            for name in (*run.files.values(),):
-                shutil.copy2(self.run_dir / name, target / name)
-            shutil.copy2(self.run_dir / "run.json", target / "run.json")  # last: the commit point
-        except (OSError, LatentlabError) as exc:
-            self.show_error(f"Could not save the run to {target} ({exc}); check the folder and try again.")
+            # The committed checkpoint, read through the files opened with it: a copy taken
+            # while training goes on is whole, never a mix of two checkpoints.
+            with open_run(self.run_dir) as run:
+                run.copy_to(target)
+        except LatentlabError as exc:
+            self.show_error(str(exc))
             return False
         self.statusBar().showMessage(f"Saved the run to {target}.", 10000)
         return True

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from latentlab.core.errors import LatentlabError
+from latentlab.core.errors import LatentlabError, os_error_sentence
 
 TRAINING_NICENESS = 5  # below the GUI thread, above t-SNE: the run the user started comes first
 TSNE_NICENESS = 10
@@ -38,6 +38,8 @@ def lower_this_threads_priority(niceness: int) -> None:
 def _describe_failure(exc: BaseException) -> str:
     if isinstance(exc, LatentlabError):
         return str(exc)
+    if isinstance(exc, OSError):  # the system's refusal, not a bug: say what and where
+        return os_error_sentence(exc)
     traceback.print_exception(exc)  # for the bug report; the user sees one sentence
     return f"Training failed unexpectedly ({type(exc).__name__}: {exc}); the details are printed on the console."
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +13,6 @@ import pytest
 CIFAR_SUBSET = Path(__file__).resolve().parents[1] / "data" / "cifar10-jpg"
 CIFAR_PER_CLASS = 20  # per class and split in the committed subset
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-
-def _check_one_sentence(message: str) -> None:
-    """A user-facing error: one line, one sentence, no traceback."""
-    assert message, "the error message is empty"
-    assert "\n" not in message.strip(), f"the error spans several lines: {message!r}"
-    assert "Traceback" not in message
-    assert message.rstrip().endswith("."), f"the error is not a finished sentence: {message!r}"
-    # A full stop followed by a capital starts a second sentence (dots inside paths do not match).
-    assert not re.search(r"\.\s+[A-Z]", message), f"the error holds more than one sentence: {message!r}"
-    assert "()" not in message, f"the error carries an empty explanation: {message!r}"
 
 
 @contextlib.contextmanager
@@ -45,12 +33,6 @@ def one_torch_thread():
 def _one_torch_thread():
     with one_torch_thread():
         yield
-
-
-@pytest.fixture(scope="session")
-def one_sentence():
-    """``one_sentence(message)`` asserts ``message`` is a single clear sentence."""
-    return _check_one_sentence
 
 
 class Cli:
