@@ -1,0 +1,324 @@
+"""The one model of what is on screen: the run, its latest snapshot, the view, the marker.
+
+Qt-free (a test in tests/core holds it to that): the panes are views of this model, the
+controllers write the results of their threads into it, and every change is announced to
+subscribers as a ``Change``. The view drawn and the inverse a drag uses are the same
+``Projection`` object, whatever is in flight, so what is shown and what a drag decodes
+can never disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from latentlab.core.events import EpochSnapshot, RunStarted
+from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
+
+
+class Change(enum.Flag):
+    RUN = enum.auto()  # another run: everything else is new too
+    SNAPSHOT = enum.auto()  # a newer snapshot (decoder, losses, gallery)
+    VIEW = enum.auto()  # the 2-D view or its points
+    MARKER = enum.auto()  # the marker and the latent it decodes
+    ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
+    TSNE = enum.auto()  # a t-SNE started, progressed, finished or was cancelled
+
+
+class MarkerSource(enum.Enum):
+    DRAG = "drag"  # placed in the view: its latent is the view's inverse there
+    ITEM = "item"  # a test item's own latent, at that item's point
+    SAMPLE = "sample"  # a draw from the prior, where the view puts it
+
+
+@dataclass(frozen=True)
+class Marker:
+    x: float
+    y: float
+    latent: np.ndarray  # (D,)
+    source: MarkerSource
+    item: int | None = None
+
+
+@dataclass(frozen=True)
+class RunContents:
+    """What a run shows, however it arrived: started, resumed or opened from disk."""
+
+    run_dir: Path | None
+    config: dict[str, Any]  # RunConfig.to_dict()
+    image_shape: tuple[int, int, int]
+    test_images: np.ndarray  # (M, C, H, W) uint8
+    test_labels: np.ndarray | None
+    classes: tuple[str, ...]
+    epoch: int = 0
+    step: int = 0
+    history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_run_started(cls, event: RunStarted) -> RunContents:
+        return cls(
+            run_dir=Path(event.run_dir) if event.run_dir else None,
+            config=event.config, image_shape=event.image_shape,
+            test_images=event.test_images, test_labels=event.test_labels, classes=event.classes,
+            epoch=event.start_epoch, step=event.start_step,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name if self.run_dir is not None else "unsaved run"
+
+
+@dataclass(frozen=True)
+class ShownView:
+    """A projection with the latents it claims to show and the points it drew for them."""
+
+    projection: Projection
+    latents: np.ndarray  # (N, D)
+    points: np.ndarray  # (N, 2) == projection.transform(latents)
+
+    @property
+    def kind(self) -> ViewKind:
+        return self.projection.kind
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """A view to fit (off the GUI thread in the app), stamped with the generation it answers."""
+
+    generation: int
+    kind: ViewKind
+    latents: np.ndarray
+    previous: PCAProjection | None
+
+
+@dataclass(frozen=True)
+class TSNERequest:
+    generation: int
+    latents: np.ndarray
+    init: np.ndarray | None  # warm start from the last t-SNE layout of the same points
+    epoch: int
+
+
+class Explorer:
+    """Everything the panes show about the current run.
+
+    Parameters
+    ----------
+    make_decoder
+        ``make_decoder(model_config, image_shape, decoder_state)`` -> an object with
+        ``decode((N, D)) -> (N, C, H, W)``, ``update(state)`` and ``latent_dim``.
+    fit
+        Called with a ``FitRequest`` whenever the view must be (re)fitted; whoever fits it
+        calls ``view_fitted``. Default: fit at once, on the caller's thread.
+    """
+
+    def __init__(self, make_decoder: Callable[..., Any], fit: Callable[[FitRequest], None] | None = None):
+        self._make_decoder = make_decoder
+        self._fit = fit or (lambda request: self.view_fitted(request, fit_view(request.kind, request.latents,
+                                                                               request.previous)))
+        self._subscribers: list[Callable[[Change], None]] = []
+        self._fit_generation = 0
+        self._tsne_generation = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.contents: RunContents | None = None
+        self.snapshot: EpochSnapshot | None = None
+        self.decoder = None
+        self.view: ShownView | None = None
+        self.chosen = ViewKind.PCA  # what the user asked for; the view may be on its way
+        self.marker: Marker | None = None
+        self.endpoints: dict[str, np.ndarray] = {}
+        self.tsne: TSNERequest | None = None  # the t-SNE in flight, if any
+        self._last_pca: PCAProjection | None = None
+        self._last_tsne_layout: np.ndarray | None = None
+        self._marker_kind: ViewKind | None = None
+
+    # -- subscribers ----------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Change], None]) -> None:
+        self._subscribers.append(callback)
+
+    def _emit(self, change: Change) -> None:
+        for callback in list(self._subscribers):
+            callback(change)
+
+    # -- loading: the one way in ----------------------------------------------------------
+    def load(self, contents: RunContents, snapshot: EpochSnapshot | None = None) -> None:
+        """Show another run (just started, resumed or opened); forgets everything of the last one."""
+        self._fit_generation += 1  # fits and t-SNE layouts of the last run are stale now
+        self._tsne_generation += 1
+        self._reset()
+        self.contents = contents
+        dim = int(contents.config["model"]["latent_dim"])
+        self.chosen = ViewKind.LATENT if dim == 2 else ViewKind.PCA
+        self._emit(Change.RUN | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE)
+        if snapshot is not None:
+            self.apply_snapshot(snapshot)
+
+    @property
+    def latent_dim(self) -> int | None:
+        return None if self.contents is None else int(self.contents.config["model"]["latent_dim"])
+
+    # -- snapshots --------------------------------------------------------------------------
+    def apply_snapshot(self, snap: EpochSnapshot) -> None:
+        """A newer look at the model. Refits the chosen view; a t-SNE view (final or in flight) stays."""
+        if self.contents is None:
+            return
+        self.snapshot = snap
+        if self.decoder is None:
+            self.decoder = self._make_decoder(self.contents.config["model"], self.contents.image_shape,
+                                              snap.decoder_state)
+        else:
+            self.decoder.update(snap.decoder_state)
+        self._emit(Change.SNAPSHOT)
+        if self.tsne is not None or (self.view is not None and self.view.kind is ViewKind.TSNE):
+            self._emit(Change.MARKER)  # the same latent, decoded by the newer decoder
+            return
+        self._request_fit(self.chosen)
+
+    def _request_fit(self, kind: ViewKind) -> None:
+        self._fit_generation += 1
+        self._fit(FitRequest(self._fit_generation, kind, self.snapshot.latents, self._last_pca))
+
+    def view_fitted(self, request: FitRequest, projection: Projection) -> bool:
+        """A fitted view arrives; dropped (False) when a newer request or a t-SNE has overtaken it."""
+        if request.generation != self._fit_generation or self.tsne is not None:
+            return False
+        if isinstance(projection, PCAProjection):
+            self._last_pca = projection
+        first = self.view is None
+        self._show(ShownView(projection, request.latents, projection.transform(request.latents)), first)
+        return True
+
+    # -- choosing the view ------------------------------------------------------------------
+    def choose_view(self, kind: ViewKind) -> TSNERequest | None:
+        """The user picked a view; for t-SNE, returns what to compute (the caller runs it)."""
+        if self.snapshot is None:
+            if kind is not ViewKind.TSNE:  # a t-SNE needs points to lay out: nothing to run yet
+                self.chosen = kind
+            return None
+        if kind is ViewKind.TSNE:
+            if self.tsne is not None:
+                return None  # one is already on its way
+            self._tsne_generation += 1
+            self._fit_generation += 1  # a fit still on its way must not replace the t-SNE view
+            init = self._last_tsne_layout
+            if init is not None and init.shape[0] != self.snapshot.latents.shape[0]:
+                init = None
+            self.chosen = kind
+            self.tsne = TSNERequest(self._tsne_generation, self.snapshot.latents, init, self.snapshot.epoch)
+            self._emit(Change.TSNE | Change.VIEW)
+            return self.tsne
+        self.cancel_tsne()
+        self.chosen = kind
+        self._request_fit(kind)
+        return None
+
+    # -- t-SNE results ----------------------------------------------------------------------
+    def tsne_progress(self, generation: int, layout: np.ndarray, fraction: float) -> bool:
+        """A partial (fraction < 1) or final layout; stale generations are dropped (False)."""
+        request = self.tsne
+        if request is None or generation != request.generation or layout.shape[0] != request.latents.shape[0]:
+            return False
+        projection = TSNEProjection(layout, request.latents, epoch=request.epoch, fraction=fraction)
+        if fraction >= 1.0:
+            self.tsne = None
+            self._last_tsne_layout = np.array(layout, copy=True)
+        first_layout = self.view is None or self.view.kind is not ViewKind.TSNE
+        self._show(ShownView(projection, request.latents, projection.layout), first_layout)
+        self._emit(Change.TSNE)
+        return True
+
+    def cancel_tsne(self) -> bool:
+        """Stop waiting for the t-SNE in flight; the previous kind of view comes back (refitted)."""
+        if self.tsne is None:
+            return False
+        self._tsne_generation += 1
+        self.tsne = None
+        if self.chosen is ViewKind.TSNE:
+            self.chosen = ViewKind.LATENT if self.latent_dim == 2 else ViewKind.PCA
+        self._emit(Change.TSNE)
+        if self.snapshot is not None:
+            self._request_fit(self.chosen)
+        return True
+
+    def tsne_failed(self, generation: int) -> bool:
+        if self.tsne is None or generation != self.tsne.generation:
+            return False
+        return self.cancel_tsne()
+
+    # -- the marker -------------------------------------------------------------------------
+    def latent_at(self, x: float, y: float) -> np.ndarray | None:
+        """The latent a drag to (x, y) decodes: the shown view's inverse there, and nothing else."""
+        if self.view is None:
+            return None
+        return self.view.projection.inverse(np.array([[x, y]], dtype=np.float64))[0]
+
+    def drag(self, x: float, y: float) -> Marker | None:
+        """The marker moved to (x, y) of the view shown: it decodes that point's inverse."""
+        latent = self.latent_at(x, y)
+        if latent is None:
+            return None
+        self.marker = Marker(float(x), float(y), latent, MarkerSource.DRAG)
+        self._emit(Change.MARKER)
+        return self.marker
+
+    def select_item(self, index: int) -> Marker | None:
+        """Put the marker on a test item's point; it decodes the item's own latent."""
+        if self.view is None or not 0 <= index < len(self.view.points):
+            return None
+        x, y = self.view.points[index]
+        self.marker = Marker(float(x), float(y), np.array(self.view.latents[index], dtype=np.float64),
+                             MarkerSource.ITEM, index)
+        self._emit(Change.MARKER)
+        return self.marker
+
+    def sample_prior(self, rng: np.random.Generator) -> Marker | None:
+        if self.view is None or self.latent_dim is None:
+            return None
+        z = rng.standard_normal(self.latent_dim)
+        x, y = self.view.projection.transform(z[None])[0]
+        self.marker = Marker(float(x), float(y), z, MarkerSource.SAMPLE)
+        self._emit(Change.MARKER)
+        return self.marker
+
+    def set_endpoint(self, which: str) -> None:
+        if self.marker is not None:
+            self.endpoints[which] = np.array(self.marker.latent, copy=True)
+            self._emit(Change.ENDPOINTS)
+
+    def decode(self, latents: np.ndarray) -> np.ndarray | None:
+        return None if self.decoder is None else self.decoder.decode(np.atleast_2d(latents))
+
+    # -- internals ----------------------------------------------------------------------------
+    def _show(self, view: ShownView, first: bool) -> None:
+        """Put ``view`` on screen and carry the marker over so the invariants keep holding."""
+        old = self.marker
+        self.view = view
+        if first or old is None:
+            if len(view.points):
+                cx, cy = view.points.mean(axis=0)
+                self.marker = Marker(float(cx), float(cy), view.projection.inverse(np.array([[cx, cy]]))[0],
+                                     MarkerSource.DRAG)
+        elif old.source is MarkerSource.ITEM and old.item is not None and old.item < len(view.points):
+            x, y = view.points[old.item]
+            self.marker = Marker(float(x), float(y), np.array(view.latents[old.item], dtype=np.float64),
+                                 MarkerSource.ITEM, old.item)
+        elif old.source is MarkerSource.SAMPLE:
+            x, y = view.projection.transform(old.latent[None])[0]
+            self.marker = Marker(float(x), float(y), old.latent, MarkerSource.SAMPLE)
+        else:
+            # Same kind of view refitted (a new epoch): the marker keeps its place among the points.
+            # Another kind: it goes where the view puts its latent. Either way it decodes the inverse there.
+            if view.kind is self._marker_kind and len(view.points):
+                low, high = view.points.min(axis=0), view.points.max(axis=0)
+                x, y = float(np.clip(old.x, low[0], high[0])), float(np.clip(old.y, low[1], high[1]))
+            else:
+                x, y = (float(v) for v in view.projection.transform(old.latent[None])[0])
+            self.marker = Marker(x, y, view.projection.inverse(np.array([[x, y]]))[0], MarkerSource.DRAG)
+        self._marker_kind = view.kind  # the kind of view the marker was last placed in
+        self._emit(Change.VIEW | Change.MARKER)
