@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
-    x = sub.add_parser("export", help="write a run's latents, reconstructions or samples to files")
+    x = sub.add_parser("export", help="write a run's latents, loss history, reconstructions or samples to files")
     x.add_argument("run_dir", metavar="RUN_DIR")
     x.add_argument("--latents", metavar="FILE.csv|.npy", help="posterior means of the test split, one row per item")
+    x.add_argument("--history", metavar="FILE.csv", help="loss history: -ELBO, its parts, the objective")
     x.add_argument("--reconstructions", metavar="FILE.png", help="probe inputs above their reconstructions")
     x.add_argument("--samples", metavar="FILE.png", help="decodings of 64 draws from the prior")
     x.add_argument("--seed", type=_whole_number(0, MAX_SEED), default=0, help="seed for --samples")
@@ -314,11 +315,15 @@ def _export(args) -> int:
     from latentlab.core import export
     from latentlab.core.checkpoint import open_run
 
-    targets = {"latents": args.latents, "reconstructions": args.reconstructions, "samples": args.samples}
+    targets = {
+        "latents": args.latents, "history": args.history, "reconstructions": args.reconstructions, "samples": args.samples,
+    }
     if not any(targets.values()):
-        raise UsageError("Nothing to export; pass --latents, --reconstructions or --samples.")
+        raise UsageError("Nothing to export; pass --latents, --history, --reconstructions or --samples.")
     if args.latents and Path(args.latents).suffix.lower() not in (".csv", ".npy"):
         raise UsageError(f"--latents must end in .csv or .npy, not {Path(args.latents).name!r}.")
+    if args.history and Path(args.history).suffix.lower() != ".csv":
+        raise UsageError(f"--history must name a .csv file, not {Path(args.history).name!r}.")
     for name in ("reconstructions", "samples"):
         if targets[name] and Path(targets[name]).suffix.lower() != ".png":
             raise UsageError(f"--{name} must name a .png file, not {Path(targets[name]).name!r}.")
@@ -331,6 +336,8 @@ def _export(args) -> int:
     try:
         if args.latents:
             export.write_latents(Path(args.latents), export.posterior_means(model, images), labels)
+        if args.history:
+            export.write_history_csv(Path(args.history), run.history)
         if args.reconstructions:
             export.write_reconstructions(Path(args.reconstructions), model, images, labels)
         if args.samples:

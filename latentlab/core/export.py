@@ -1,10 +1,11 @@
-"""Files a run can be turned into: latents (CSV/NPY), reconstruction and sample grids (PNG)."""
+"""Files a run can be turned into: latents (CSV/NPY), loss history (CSV), reconstruction and sample grids (PNG)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +39,41 @@ def write_latents(path: Path, latents: np.ndarray, labels: torch.Tensor | None) 
     label_list = labels.tolist() if labels is not None else [""] * len(latents)
     for i, (row, label) in enumerate(zip(latents, label_list)):
         writer.writerow([i, label, *(f"{v:.7g}" for v in row)])
+    atomic_write(path, text.getvalue().encode("utf-8"))
+
+
+HISTORY_COLUMNS = ("split", "epoch", "step", "recon", "kl", "elbo", "objective", "beta")
+
+
+def write_history_csv(path: Path, history: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """Write a run's loss history (``Checkpoint.history``) as CSV, atomically.
+
+    One row per logged training window (``split`` train), then one per test evaluation
+    (``split`` test), all in nats per image. ``elbo`` is the negative ELBO, recon + kl, the
+    same quantity for both splits. ``objective`` is what training minimised, recon + beta*kl
+    (it differs from ``elbo`` when beta != 1 or during a KL warm-up); ``objective`` and
+    ``beta`` are empty on test rows, which are evaluated at beta 1.
+
+    Parameters
+    ----------
+    path
+        The ``.csv`` file to create or replace.
+    history
+        ``{"steps": [{"step", "epoch", "recon", "kl", "total", "beta"}, ...],
+        "epochs": [{"epoch", "step", "recon", "kl", "total"}, ...]}``; a train row's
+        ``total`` is the objective, a test row's the negative ELBO.
+    """
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for row in history.get("steps", []):
+        recon, kl = float(row["recon"]), float(row["kl"])
+        beta = row.get("beta")
+        writer.writerow(["train", int(row["epoch"]), int(row["step"]), *(f"{v:.7g}" for v in (recon, kl, recon + kl)),
+                         f"{float(row['total']):.7g}", "" if beta is None else f"{float(beta):.7g}"])
+    for row in history.get("epochs", []):
+        writer.writerow(["test", int(row["epoch"]), int(row["step"]),
+                         *(f"{float(row[k]):.7g}" for k in ("recon", "kl", "total")), "", ""])
     atomic_write(path, text.getvalue().encode("utf-8"))
 
 
