@@ -8,6 +8,7 @@ The folders follow the XDG base directories, the same ones Qt's ``QSettings`` an
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 ORGANISATION = APPLICATION = "latentlab"
@@ -37,3 +38,19 @@ def default_data_dir() -> Path:
 def default_runs_dir() -> Path:
     """Where the desktop app puts the runs it starts."""
     return app_data_dir() / "runs"
+
+
+def new_run_dir(root: Path, dataset: str, *, now: time.struct_time | None = None) -> Path:
+    """A run folder under ``root`` that does not exist yet: ``<dataset>-YYYYmmdd-HHMMSS``.
+
+    When that name is taken (two starts within a second), ``-2``, ``-3``, ... is appended.
+    The folder is not created; the trainer creates it. ``now`` is the local time to stamp
+    (default: the current time).
+    """
+    root = Path(root)
+    base = f"{dataset}-{time.strftime('%Y%m%d-%H%M%S', now or time.localtime())}"
+    candidate, suffix = root / base, 1
+    while os.path.lexists(candidate):  # lexists: a dangling link still holds the name
+        suffix += 1
+        candidate = root / f"{base}-{suffix}"
+    return candidate

@@ -73,6 +73,21 @@ def default_num_threads() -> int:
     return _DEFAULT_NUM_THREADS
 
 
+def available_devices() -> list[str]:
+    """The device names this machine can train on, in the order a menu lists them.
+
+    Always ``auto`` and ``cpu``; then ``cuda`` and ``mps`` where torch can use them. Each
+    name is one ``resolve_device`` accepts.
+    """
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def resolve_device(name: str) -> torch.device:
     """Map auto|cpu|cuda|mps to an available device, or raise ``DeviceError``."""
     mps = getattr(torch.backends, "mps", None)

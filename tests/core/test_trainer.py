@@ -428,3 +428,20 @@ def test_conv_model_trains_on_an_mnist_subset(mnist_small):
     assert snap.latents.shape == (200, 2) and snap.probe_recons.shape == (16, 1, 28, 28)
     first, last = [e for e in events if isinstance(e, StepMetrics)][0], events[-1]
     assert last.step == 4 and first.step == 4 and np.isfinite(first.total)
+
+
+# ---------------------------------------------------------------------------- devices
+
+
+def test_available_devices_are_auto_and_cpu_then_what_torch_can_use(monkeypatch):
+    from latentlab.core.trainer import available_devices
+
+    devices = available_devices()
+    assert devices[:2] == ["auto", "cpu"]
+    assert ("cuda" in devices) == torch.cuda.is_available()
+    for name in devices:
+        resolve_device(name)  # every name listed is one the trainer accepts here
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert available_devices()[:3] == ["auto", "cpu", "cuda"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "cuda" not in available_devices()
