@@ -74,7 +74,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     from latentlab import __version__
-    from latentlab.core.config import IMAGE_SIZES, MAX_SEED
+    from latentlab.core.config import DATASETS, DEVICES, IMAGE_SIZES, LIKELIHOODS, MAX_SEED, MODELS
 
     parser = _Parser(prog="latentlab", description="Watch a Variational AutoEncoder learn.")
     parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
@@ -90,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a VAE headless, saving checkpoints to a run folder")
     t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints")
     # Defaults are None so that --resume can tell what the user actually asked to change.
-    t.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar10", "folder"])
+    t.add_argument("--dataset", choices=DATASETS)
     t.add_argument("--data-dir", metavar="DIR", help="dataset root (torchvision layout) or image folder")
     t.add_argument("--image-size", type=_whole_number(*IMAGE_SIZES), help="folder: resize images to this square side")
     t.add_argument("--rgb", action="store_true", default=None, help="folder: keep colour (default grey)")
-    t.add_argument("--model", choices=["mlp", "conv"])
+    t.add_argument("--model", choices=MODELS)
     t.add_argument("--latent-dim", type=int, metavar="N")
     t.add_argument("--hidden", type=_hidden, metavar="W[,W...]", help="hidden widths, e.g. 400 or 512,256")
-    t.add_argument("--likelihood", choices=["bernoulli", "gaussian"])
+    t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--sigma", type=_positive_float, help="gaussian: fixed observation std (default: learned)")
     t.add_argument("--beta", type=_nonneg_float, help="KL weight (1 = true ELBO)")
     t.add_argument("--kl-warmup", type=_nonneg_float, metavar="EPOCHS", help="ramp beta up from 0 over this many epochs")
@@ -105,14 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, metavar="N")
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--device", choices=DEVICES)
     t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="test-set ELBO parts and importance-sampled NLL of a run")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--iw-samples", type=int, default=100, metavar="K", help="importance samples per item (0: skip NLL)")
-    e.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    e.add_argument("--device", choices=DEVICES, default="auto")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
     x = sub.add_parser("export", help="write a run's latents, loss history, reconstructions or samples to files")

@@ -131,7 +131,7 @@ def trained_run(tmp_path_factory) -> Path:
     from latentlab.core.trainer import train
 
     run_dir = tmp_path_factory.mktemp("trained") / "run"
-    cfg = RunConfig(model=ModelConfig(latent_dim=2, hidden=(128,)), train=TrainConfig(epochs=30, seed=3))
+    cfg = RunConfig(model=ModelConfig(latent_dim=2, hidden=(128,)), train=TrainConfig(epochs=30, batch_size=128, seed=3))
     with one_torch_thread():  # a session fixture is set up before the module's autouse one
         events = list(train(cfg, run_dir=run_dir))
     assert type(events[-1]).__name__ == "RunFinished"

@@ -54,7 +54,8 @@ def write_meta(run_dir: Path, data) -> None:
 def test_open_run_reads_settings_progress_and_every_part(trained_run, digits):
     run = open_run(trained_run)
     assert is_run(trained_run)
-    assert run.config == RunConfig(model=ModelConfig(latent_dim=2, hidden=(128,)), train=TrainConfig(epochs=30, seed=3))
+    assert run.config == RunConfig(model=ModelConfig(latent_dim=2, hidden=(128,)),
+                                   train=TrainConfig(epochs=30, batch_size=128, seed=3))
     assert (run.epoch, run.step, run.epoch_complete) == (30, 30 * 12, True)
     assert run.image_shape == (1, 8, 8) and run.classes == digits.classes
     model = run.load_model()
@@ -85,7 +86,7 @@ def test_open_run_accepts_the_path_of_run_json_itself(trained_run):
 
 def test_a_new_checkpoint_replaces_the_old_step_files(tmp_path, digits):
     run_dir = tmp_path / "run"
-    cfg = RunConfig(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3))
+    cfg = RunConfig(model=ModelConfig(hidden=(16,)), train=TrainConfig(epochs=3, batch_size=128))  # 12 steps an epoch
     list(train(cfg, digits, run_dir=run_dir))
     names = sorted(p.name for p in run_dir.iterdir())
     assert names == ["model-000000036.safetensors", "resume-000000036.pt", "run.json",

@@ -288,7 +288,8 @@ def test_main_trains_a_conv_model_on_real_cifar10_jpegs(tmp_path, cifar_jpg_subs
 def test_main_shows_progress_unless_quiet(tmp_path, capsys):
     from latentlab.cli import main
 
-    assert main(["train", "--out", str(tmp_path / "run"), "--epochs", "2", "--hidden", "16", "--kl-warmup", "1"]) == 0
+    assert main(["train", "--out", str(tmp_path / "run"), "--epochs", "2", "--batch-size", "128", "--hidden", "16",
+                 "--kl-warmup", "1"]) == 0
     err = capsys.readouterr().err
     assert "training on " in err and ": 1438 train / 359 test items of shape 1x8x8, 2 epochs" in err
     assert "epoch 2: test recon" in err and "finished at epoch 2, step 24" in err

@@ -59,3 +59,13 @@ def test_the_main_window_opens_without_scikit_learn_which_loads_in_the_backgroun
     modules = imported_modules("import latentlab.gui.main_window")
     assert "latentlab.gui.main_window" in modules
     assert not [m for m in modules if m.split(".")[0] in ("sklearn", "scipy", "openTSNE")]
+
+
+def test_gui_widgets_import_without_torch():
+    # The widgets are passive views; the control panel reads its choices and defaults from
+    # latentlab.core.config, which must stay free of torch for that.
+    widgets = sorted(p.stem for p in (CORE.parent / "gui" / "widgets").glob("*.py") if p.stem != "__init__")
+    assert "control_panel" in widgets and "loss_plot" in widgets
+    modules = imported_modules("; ".join(f"import latentlab.gui.widgets.{name}" for name in widgets))
+    assert "latentlab.gui.widgets.control_panel" in modules and "latentlab.core.config" in modules
+    assert not [m for m in modules if m.split(".")[0] == "torch"]

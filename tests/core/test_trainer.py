@@ -27,6 +27,7 @@ STEPS_PER_EPOCH = 12  # digits: 1438 training images in batches of 128
 def config(model: dict | None = None, **train_kw) -> RunConfig:
     model = {"hidden": (64,), "latent_dim": 2, **(model or {})}
     train_kw.setdefault("epochs", 2)
+    train_kw.setdefault("batch_size", 128)  # STEPS_PER_EPOCH
     return RunConfig(model=ModelConfig(**model), train=TrainConfig(**train_kw))
 
 

@@ -153,17 +153,21 @@ def test_settings_and_window_state_are_remembered_between_windows(make_window, u
     assert second.height() == size.height()
 
     # A fresh ini starts from the defaults.
+    from latentlab.core.config import RunConfig
+
     third = make_window(ini=tmp_path / "fresh.ini")
-    assert third.panel.epochs.value() == 60 and third.panel.hidden.text() == "400"
+    assert RunConfig.from_dict(third.panel.settings()) == RunConfig()
     assert third.docks["gallery"].isVisible()
 
 
 def test_garbage_in_the_settings_file_is_ignored(make_window, tmp_path):
+    from latentlab.core.config import RunConfig
+
     ini = tmp_path / "garbage.ini"
     first = make_window(ini=ini)
     first.settings.setValue("run/settings", "{not json")
     first.settings.setValue("window/state", "nonsense")
     first.settings.sync()
     second = make_window(ini=ini)
-    assert second.panel.epochs.value() == 60
+    assert second.panel.epochs.value() == RunConfig().train.epochs
     assert second.docks["scatter"].isVisible()

@@ -5,18 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
     QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-DATASETS = {
-    "digits": "Digits 8x8 (built in)",
-    "mnist": "MNIST",
-    "fashion-mnist": "Fashion-MNIST",
-    "cifar10": "CIFAR-10",
-    "folder": "Image folder",
-}
+from latentlab.core.config import (
+    DATASET_LABELS, DEVICE_LABELS, IMAGE_SIZES, LIKELIHOOD_LABELS, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM,
+    MAX_SEED, MODEL_LABELS, DataConfig, ModelConfig, TrainConfig,
+)
+
+# The form's initial values and the fallbacks of set_settings: the config's own defaults.
+_DATA, _MODEL, _TRAIN = DataConfig(), ModelConfig(), TrainConfig()
+
+
+class SeedValidator(QValidator):
+    """Whole numbers from 0 to MAX_SEED: torch seeds are 64-bit, more than a QSpinBox holds."""
+
+    def validate(self, text: str, pos: int):
+        if text == "":
+            return QValidator.State.Intermediate, text, pos
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEED:
+            return QValidator.State.Invalid, text, pos
+        return QValidator.State.Acceptable, text, pos
 
 
 class ControlPanel(QWidget):
@@ -31,7 +43,7 @@ class ControlPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.dataset = QComboBox()
-        for key, text in DATASETS.items():
+        for key, text in DATASET_LABELS.items():
             self.dataset.addItem(text, key)
         self.data_dir = QLineEdit()
         self.data_dir.setPlaceholderText("folder (torchvision layout or images)")
@@ -44,46 +56,41 @@ class ControlPanel(QWidget):
         dir_box = QWidget()
         dir_box.setLayout(dir_row)
         self.image_size = QSpinBox()
-        self.image_size.setRange(0, 512)
+        self.image_size.setRange(0, IMAGE_SIZES[1])
         self.image_size.setSpecialValueText("keep")
         self.image_size.setToolTip("Image folder: resize to this square side (28 suits the conv model)")
         self.rgb = QCheckBox("RGB (image folder)")
 
         self.model = QComboBox()
-        self.model.addItem("MLP", "mlp")
-        self.model.addItem("Convolutional", "conv")
+        for key, text in MODEL_LABELS.items():
+            self.model.addItem(text, key)
         self.latent_dim = QSpinBox()
-        self.latent_dim.setRange(1, 512)
-        self.latent_dim.setValue(2)
-        self.hidden = QLineEdit("400")
+        self.latent_dim.setRange(1, MAX_LATENT_DIM)
+        self.hidden = QLineEdit()
         self.hidden.setToolTip("Hidden widths, comma separated, e.g. 512,256")
         self.likelihood = QComboBox()
-        self.likelihood.addItem("Bernoulli (BCE)", "bernoulli")
-        self.likelihood.addItem("Gaussian (learned sigma)", "gaussian")
+        for key, text in LIKELIHOOD_LABELS.items():
+            self.likelihood.addItem(text, key)
         self.beta = QDoubleSpinBox()
         self.beta.setRange(0.0, 100.0)
         self.beta.setDecimals(3)
         self.beta.setSingleStep(0.1)
-        self.beta.setValue(1.0)
         self.warmup = QDoubleSpinBox()
-        self.warmup.setRange(0.0, 1000.0)
+        self.warmup.setRange(0.0, MAX_EPOCHS)
         self.warmup.setSuffix(" epochs")
         self.warmup.setToolTip("Ramp beta up from 0 over this many epochs")
 
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 100000)
-        self.epochs.setValue(60)
+        self.epochs.setRange(1, MAX_EPOCHS)
         self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 65536)
-        self.batch_size.setValue(64)  # digits is small: more steps per epoch learn it faster
+        self.batch_size.setRange(1, MAX_BATCH_SIZE)
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(0.00001, 1.0)
         self.lr.setSingleStep(0.0005)
-        self.lr.setValue(0.001)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setValue(1)
+        self.seed = QLineEdit()  # not a QSpinBox: those stop at 2**31 - 1
+        self.seed.setValidator(SeedValidator(self.seed))
+        self.seed.setToolTip(f"A whole number from 0 to {MAX_SEED}")
         self.device = QComboBox()
         self.set_devices(["auto", "cpu"])
 
@@ -134,6 +141,7 @@ class ControlPanel(QWidget):
         layout.addStretch(1)
         self.dataset.currentIndexChanged.connect(self._on_dataset_changed)
         self.dataset.activated.connect(lambda _: self.dataset_chosen.emit(self.dataset.currentData()))
+        self.set_settings({})  # the config's defaults
         self._on_dataset_changed()
         self.set_state("idle")
 
@@ -141,7 +149,7 @@ class ControlPanel(QWidget):
         current = self.device.currentData()
         self.device.clear()
         for d in devices:
-            self.device.addItem({"auto": "Auto", "cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "Apple MPS"}[d], d)
+            self.device.addItem(DEVICE_LABELS[d], d)
         if current in devices:
             self.device.setCurrentIndex(devices.index(current))
 
@@ -164,6 +172,8 @@ class ControlPanel(QWidget):
             hidden = [int(h) for h in hidden_text.split(",") if h]
         except ValueError:
             hidden = hidden_text  # the config refuses it with a clear sentence
+        seed_text = self.seed.text().strip()
+        seed = int(seed_text) if seed_text.isascii() and seed_text.isdigit() else seed_text  # "" is refused likewise
         return {
             "data": {
                 "name": name,
@@ -183,29 +193,30 @@ class ControlPanel(QWidget):
                 "lr": self.lr.value(),
                 "beta": self.beta.value(),
                 "kl_warmup_epochs": self.warmup.value(),
-                "seed": self.seed.value(),
+                "seed": seed,
                 "device": self.device.currentData(),
             },
         }
 
     def set_settings(self, s: dict[str, dict[str, Any]]) -> None:
-        """Fill the form from a run config's dict (e.g. an opened run's)."""
+        """Fill the form from a run config's dict (e.g. an opened run's); what it lacks takes the config's default."""
         data, model, train = s.get("data", {}), s.get("model", {}), s.get("train", {})
-        self._select(self.dataset, data.get("name", "digits"))
+        self._select(self.dataset, data.get("name", _DATA.name))
         self.data_dir.setText(data.get("root") or "")
         self.image_size.setValue(data.get("image_size") or 0)
-        self.rgb.setChecked(data.get("channels", 1) == 3)
-        self._select(self.model, model.get("kind", "mlp"))
-        self.latent_dim.setValue(int(model.get("latent_dim", 2)))
-        self.hidden.setText(",".join(str(h) for h in model.get("hidden", [400])))
-        self._select(self.likelihood, model.get("likelihood", "bernoulli"))
-        self.epochs.setValue(int(train.get("epochs", 50)))
-        self.batch_size.setValue(int(train.get("batch_size", 128)))
-        self.lr.setValue(float(train.get("lr", 1e-3)))
-        self.beta.setValue(float(train.get("beta", 1.0)))
-        self.warmup.setValue(float(train.get("kl_warmup_epochs", 0.0)))
-        self.seed.setValue(int(train.get("seed", 1)))
-        self._select(self.device, train.get("device", "auto"))
+        self.rgb.setChecked(data.get("channels", _DATA.channels) == 3)
+        self._select(self.model, model.get("kind", _MODEL.kind))
+        self.latent_dim.setValue(int(model.get("latent_dim", _MODEL.latent_dim)))
+        hidden = model.get("hidden", _MODEL.hidden)
+        self.hidden.setText(hidden if isinstance(hidden, str) else ",".join(str(h) for h in hidden))
+        self._select(self.likelihood, model.get("likelihood", _MODEL.likelihood))
+        self.epochs.setValue(int(train.get("epochs", _TRAIN.epochs)))
+        self.batch_size.setValue(int(train.get("batch_size", _TRAIN.batch_size)))
+        self.lr.setValue(float(train.get("lr", _TRAIN.lr)))
+        self.beta.setValue(float(train.get("beta", _TRAIN.beta)))
+        self.warmup.setValue(float(train.get("kl_warmup_epochs", _TRAIN.kl_warmup_epochs)))
+        self.seed.setText(str(train.get("seed", _TRAIN.seed)))  # any size: the config checks the range
+        self._select(self.device, train.get("device", _TRAIN.device))
 
     @staticmethod
     def _select(box: QComboBox, key) -> None:
