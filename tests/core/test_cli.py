@@ -292,7 +292,7 @@ def test_main_shows_progress_unless_quiet(tmp_path, capsys):
                  "--kl-warmup", "1"]) == 0
     err = capsys.readouterr().err
     assert "training on " in err and ": 1438 train / 359 test items of shape 1x8x8, 2 epochs" in err
-    assert "epoch 2: test recon" in err and "finished at epoch 2, step 24" in err
+    assert "epoch 2/2: test recon" in err and "finished at epoch 2, step 24" in err
     assert open_run(tmp_path / "run").config.train.kl_warmup_epochs == 1.0
 
 

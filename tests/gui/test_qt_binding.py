@@ -10,6 +10,7 @@ pyproject.toml therefore pins ``PySide6-Essentials<6.12``; this test guards the 
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -39,8 +40,14 @@ def test_signals_and_slots_keep_reference_counts_of_true_and_none(qapp, qtbot):
     timer.timeout.connect(tick)
     timer.start()
     qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)
-    none_before, start = sys.getrefcount(None), len(ticks)
-    qtbot.waitUntil(lambda: len(ticks) >= start + 500, timeout=10_000)
+    # Earlier tests' garbage, freed meanwhile, would release references to None of its own.
+    gc.collect()
+    gc.disable()
+    try:
+        none_before, start = sys.getrefcount(None), len(ticks)
+        qtbot.waitUntil(lambda: len(ticks) >= start + 500, timeout=10_000)
+    finally:
+        gc.enable()
     timer.stop()
     calls = len(ticks) - start
     none_lost = none_before - sys.getrefcount(None)
