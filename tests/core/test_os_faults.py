@@ -91,7 +91,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_which_then_resumes(t
     run = disk / "run"
     proc = run_with_mounts(f"""
         mount -t tmpfs -o size=16m tmpfs {disk}
-        {latentlab_cmd("train", "--out", run, "--epochs", "2", *SMALL)}
+        {latentlab_cmd("train", "--out", run, "--epochs", "2", "--batch-size", "128", *SMALL)}
         # Fill the disk to the last byte, as another program would.
         dd if=/dev/zero of={disk}/filler bs=64k status=none 2>/dev/null || true
         set +e
