@@ -33,7 +33,7 @@ def test_a_saved_run_reopens_in_a_new_window_with_the_same_scatter_and_curves(ma
     # A second save to the same folder is refused, not merged.
     assert first.save_run_to(saved) is False
     assert "already exists" in first.error_box.text()
-    qtbot.waitUntil(lambda: len(ui.curve_data(first.loss_plot.test_curves["total"])[0]) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(ui.curve_data(first.loss_plot.test_curves["elbo"])[0]) == 2, timeout=5000)
     first_curves = _curves(ui, first.loss_plot)
 
     second = make_window(ini=tmp_path / "other.ini", runs_root=tmp_path / "other-runs")
@@ -46,7 +46,7 @@ def test_a_saved_run_reopens_in_a_new_window_with_the_same_scatter_and_curves(ma
     np.testing.assert_allclose(second.scatter.layout_points, first.scatter.layout_points)
     assert second.space.mode == first.space.mode == "latent"
     # The same loss history, point for point.
-    qtbot.waitUntil(lambda: len(ui.curve_data(second.loss_plot.test_curves["total"])[0]) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(ui.curve_data(second.loss_plot.test_curves["elbo"])[0]) == 2, timeout=5000)
     second_curves = _curves(ui, second.loss_plot)
     for key, (x, y) in first_curves.items():
         x2, y2 = second_curves[key]

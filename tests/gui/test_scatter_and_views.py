@@ -250,7 +250,7 @@ def test_log_scale_checkbox_switches_the_loss_axis(opened, ui, qtbot):
     assert plot.plot.getPlotItem().getAxis("left").logMode
     # Redrawn at once, with no new metrics: the zero is left out, not drawn at -inf.
     qtbot.waitUntil(lambda: 10_000 not in plot.train_curves["kl"].xData, timeout=5000)
-    assert 10_000 in plot.train_curves["total"].xData
+    assert 10_000 in plot.train_curves["elbo"].xData
     assert np.all(plot.train_curves["kl"].yData > 0)
     qtbot.mouseClick(plot.log_box, Qt.MouseButton.LeftButton)
     assert toggles == [True, False] and not plot.plot.getPlotItem().getAxis("left").logMode

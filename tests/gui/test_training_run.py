@@ -53,13 +53,13 @@ def test_short_training_run_fills_every_pane_and_saves_the_run(make_window, ui, 
     assert window.error_box is None
 
     # Loss curves (redrawn on a timer).
-    qtbot.waitUntil(lambda: len(ui.curve_data(window.loss_plot.train_curves["total"])[0]) > 0, timeout=5000)
-    qtbot.waitUntil(lambda: len(ui.curve_data(window.loss_plot.test_curves["total"])[0]) == 3, timeout=5000)
-    for name in ("total", "recon", "kl"):
+    qtbot.waitUntil(lambda: len(ui.curve_data(window.loss_plot.train_curves["elbo"])[0]) > 0, timeout=5000)
+    qtbot.waitUntil(lambda: len(ui.curve_data(window.loss_plot.test_curves["elbo"])[0]) == 3, timeout=5000)
+    for name in ("elbo", "recon", "kl"):
         x, y = ui.curve_data(window.loss_plot.train_curves[name])
         assert len(x) >= 3 and np.all(np.isfinite(y)) and np.all(np.diff(x) > 0), name
     steps_per_epoch = int(np.ceil((1797 - N_TEST_DIGITS) / window.panel.batch_size.value()))
-    assert ui.curve_data(window.loss_plot.train_curves["total"])[0][-1] == 3 * steps_per_epoch
+    assert ui.curve_data(window.loss_plot.train_curves["elbo"])[0][-1] == 3 * steps_per_epoch
     # Scatter: one point per test item; 2-D latent shown as it is.
     assert window.scatter.layout_points.shape == (N_TEST_DIGITS, 2)
     assert window.space.mode == "latent" and window.scatter.view() == "latent"
@@ -149,7 +149,7 @@ def test_every_epoch_keeps_its_test_loss_point_when_the_gui_falls_behind(make_wi
     assert [e["epoch"] for e in saved] == [1, 2, 3]
     test = window.loss_plot.history()["test"]
     assert test["step"] == [e["step"] for e in saved]
-    np.testing.assert_allclose(test["total"], [e["total"] for e in saved])
+    np.testing.assert_allclose(test["elbo"], [e["total"] for e in saved])  # a test row's total is the -ELBO
     assert drawn[-1] == 3 and window.snapshot.epoch == 3  # the newest is what is shown
 
 

@@ -1,6 +1,13 @@
-"""Live loss curves (train per step, test per epoch) and the per-dimension KL bar chart."""
+"""Live loss curves (train per step, test per epoch) and the per-dimension KL bar chart.
+
+Train and test curves of one name show one quantity: the negative ELBO (recon + KL) and
+its two parts, in nats per image. What training minimised, recon + beta*KL, differs from
+the -ELBO when beta != 1 or during a KL warm-up; it then gets a curve of its own.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pyqtgraph as pg
@@ -9,7 +16,10 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLa
 
 from .images import steady_label
 
-CURVES = {"total": "#e8e8e8", "recon": "#4aa3ff", "kl": "#ff9f43"}
+CURVES = {"elbo": "#e8e8e8", "recon": "#4aa3ff", "kl": "#ff9f43"}
+CURVE_LABELS = {"elbo": "\u2212ELBO", "recon": "recon", "kl": "KL"}
+OBJECTIVE_LABEL = "objective (recon + \u03b2\u00b7KL)"
+OBJECTIVE_COLOUR = "#9a9a9a"  # dimmer than the -ELBO it is read against
 REDRAW_MS = 33  # at most ~30 redraws a second, however fast metrics arrive
 COLLAPSE_NATS = 0.01  # mean KL per dimension below this: the dimension carries no information
 
@@ -24,16 +34,21 @@ class LossPlot(QWidget):
         self.plot = pg.PlotWidget(background="#1e1e1e")
         self.plot.setLabel("left", "nats per image")
         self.plot.setLabel("bottom", "step")
-        legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=(-10, 10))
         self.train_curves = {}
         self.test_curves = {}
         for name, colour in CURVES.items():
-            self.train_curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=1.5), name=f"train {name}")
+            label = CURVE_LABELS[name]
+            self.train_curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=1.5), name=f"train {label}")
             self.test_curves[name] = self.plot.plot(
                 pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=6,
-                symbolBrush=colour, symbolPen=None, name=f"test {name}",
+                symbolBrush=colour, symbolPen=None, name=f"test {label}",
             )
-        legend.setColumnCount(2)
+        # In the legend only while shown (see _on_redraw): with beta 1 throughout it equals the -ELBO.
+        self.objective_curve = self.plot.plot(pen=pg.mkPen(OBJECTIVE_COLOUR, width=1, style=Qt.PenStyle.DotLine))
+        self.objective_curve.setVisible(False)
+        self._objective_shown = False
+        self.legend.setColumnCount(2)
 
         self.kl_plot = pg.PlotWidget(background="#1e1e1e")
         self.kl_plot.setLabel("left", "KL (nats)")
@@ -71,33 +86,54 @@ class LossPlot(QWidget):
         self._timer.start()
 
     def clear(self) -> None:
-        self._train: dict[str, list[float]] = {"step": [], "total": [], "recon": [], "kl": []}
-        self._test: dict[str, list[float]] = {"step": [], "total": [], "recon": [], "kl": []}
+        # "objective" holds the elbo where the objective equals it, so the curve has a point per step.
+        self._train: dict[str, list[float]] = {"step": [], "elbo": [], "recon": [], "kl": [], "objective": []}
+        self._test: dict[str, list[float]] = {"step": [], "elbo": [], "recon": [], "kl": []}
+        self._has_objective = False
         self._dirty = True
         self.redraws = 0
         self.kl_bars.setOpts(x=[], height=[])
         self.kl_warning.setText("")
 
-    def add_train(self, step: int, recon: float, kl: float, total: float) -> None:
-        for key, value in (("step", step), ("recon", recon), ("kl", kl), ("total", total)):
+    def add_train(self, step: int, recon: float, kl: float, elbo: float, objective: float | None = None) -> None:
+        """One logged training window: the -ELBO ``elbo`` = recon + kl and, when it differs, the
+        ``objective`` minimised (recon + beta*kl); None means it equals the -ELBO (beta 1)."""
+        for key, value in (("step", step), ("recon", recon), ("kl", kl), ("elbo", elbo)):
             self._train[key].append(value)
+        self._train["objective"].append(elbo if objective is None else objective)
+        self._has_objective |= objective is not None
         self._dirty = True
 
-    def add_test(self, step: int, recon: float, kl: float, total: float) -> None:
-        for key, value in (("step", step), ("recon", recon), ("kl", kl), ("total", total)):
+    def add_test(self, step: int, recon: float, kl: float, elbo: float) -> None:
+        """One test evaluation: its -ELBO ``elbo`` = recon + kl (test losses are never weighted)."""
+        for key, value in (("step", step), ("recon", recon), ("kl", kl), ("elbo", elbo)):
             self._test[key].append(value)
         self._dirty = True
 
     def set_history(self, steps: list[dict], epochs: list[dict]) -> None:
-        """Replace the curves with a saved run's history."""
+        """Replace the curves with a saved run's history (``Checkpoint.history``'s two lists).
+
+        A step row's ``total`` is the objective minimised; the -ELBO is its recon + kl. Its
+        ``beta`` says whether they differ; a row without one differs when its numbers do.
+        """
         self.clear()
         for row in steps:
-            self.add_train(row["step"], row["recon"], row["kl"], row["total"])
+            recon, kl, total = row["recon"], row["kl"], row["total"]
+            weighted = row["beta"] != 1 if "beta" in row else not math.isclose(total, recon + kl, rel_tol=1e-6)
+            self.add_train(row["step"], recon, kl, recon + kl, total if weighted else None)
         for row in epochs:
             self.add_test(row["step"], row["recon"], row["kl"], row["total"])
 
+    @property
+    def shows_objective(self) -> bool:
+        """Whether the weighted objective has its own curve (beta != 1 at some logged step)."""
+        return self._has_objective
+
     def history(self) -> dict[str, dict[str, list[float]]]:
-        return {"train": {k: list(v) for k, v in self._train.items()}, "test": {k: list(v) for k, v in self._test.items()}}
+        """The curves' data: ``step``, ``recon``, ``kl``, ``elbo`` per split, and the train
+        ``objective`` only when it differs from the -ELBO somewhere."""
+        train = {k: list(v) for k, v in self._train.items() if k != "objective" or self._has_objective}
+        return {"train": train, "test": {k: list(v) for k, v in self._test.items()}}
 
     def set_kl_per_dim(self, kl: np.ndarray) -> None:
         kl = np.asarray(kl, dtype=np.float64)
@@ -125,12 +161,25 @@ class LossPlot(QWidget):
             return
         self._dirty = False
         self.redraws += 1
-        for source, curves in ((self._train, self.train_curves), (self._test, self.test_curves)):
+        self._show_objective(self._has_objective)
+        curves = [(self._train, self.train_curves), (self._test, self.test_curves),
+                  (self._train, {"objective": self.objective_curve})]
+        for source, named in curves:
             x = np.asarray(source["step"], dtype=np.float64)
-            for name, curve in curves.items():
+            for name, curve in named.items():
                 y = np.asarray(source[name], dtype=np.float64)
                 if self.log_box.isChecked():
                     keep = y > 0  # a KL of exactly zero has no logarithm
                     curve.setData(x[keep], y[keep])
                 else:
                     curve.setData(x, y)
+
+    def _show_objective(self, shown: bool) -> None:
+        if shown == self._objective_shown:
+            return
+        self._objective_shown = shown
+        self.objective_curve.setVisible(shown)
+        if shown:
+            self.legend.addItem(self.objective_curve, f"train {OBJECTIVE_LABEL}")
+        else:
+            self.legend.removeItem(self.objective_curve)
