@@ -446,3 +446,63 @@ def test_available_devices_are_auto_and_cpu_then_what_torch_can_use(monkeypatch)
     assert available_devices()[:3] == ["auto", "cpu", "cuda"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert "cuda" not in available_devices()
+
+
+# ---------------------------------------------------------------------------- out of memory while moving to the device
+
+CUDA_OOM = "CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 7.79 GiB total capacity)"
+CPU_OOM = "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 9663676416 bytes."
+
+
+def refusing_to_move(tensor: torch.Tensor, error: BaseException | None) -> torch.Tensor:
+    """``tensor``, except that moving it to a device raises ``error`` (as a full device does);
+    with no error, it stays where it is, as if moved (there is no GPU here to move it to)."""
+
+    class RefusesToMove(torch.Tensor):
+        def to(self, *args, **kwargs):
+            if error is None:
+                return self
+            raise error
+
+    return tensor.as_subclass(RefusesToMove)
+
+
+@pytest.mark.parametrize("what", ["model", "train images", "test images"])
+@pytest.mark.parametrize(
+    "device, error, said",
+    [("cuda", torch.cuda.OutOfMemoryError(CUDA_OOM), "The GPU ran out of memory at batch size 128"),
+     ("cpu", RuntimeError(CPU_OOM), "The CPU ran out of memory at batch size 128")],
+    ids=["cuda-oom", "cpu-allocator"],
+)
+def test_running_out_of_memory_while_moving_to_the_device_is_advice_not_a_crash(
+        tmp_path, digits, monkeypatch, one_sentence, what, device, error, said):
+    from latentlab.core.model import VAE
+
+    monkeypatch.setattr(trainer_module, "resolve_device", lambda name: torch.device(device))  # a GPU, as far as it knows
+    if what == "model":
+        def move(self, *args, **kwargs):
+            raise error
+    else:
+        def move(self, *args, **kwargs):
+            return self  # the model fits; the data does not
+
+        full = what.replace(" ", "_")
+        digits = dataclasses.replace(digits, **{field: refusing_to_move(getattr(digits, field), error if field == full else None)
+                                                for field in ("train_images", "test_images")})
+    monkeypatch.setattr(VAE, "to", move)
+    run_dir = tmp_path / "run"
+    with pytest.raises(DeviceError) as info:
+        list(train(config(device=device), digits, run_dir=run_dir))
+    message = str(info.value)
+    one_sentence(message)
+    assert message.startswith(said) and "smaller batch size" in message
+    assert ("or the CPU" in message) == (device == "cuda")  # a GPU that is full can be swapped for the CPU
+    assert not run_dir.exists()  # failed before its first checkpoint: no husk left behind
+
+
+def test_other_errors_while_moving_to_the_device_are_not_called_out_of_memory(digits):
+    error = RuntimeError("Expected all tensors to be on the same device")
+    digits = dataclasses.replace(digits, train_images=refusing_to_move(digits.train_images, error))
+    with pytest.raises(RuntimeError) as info:
+        list(train(config(device="cpu"), digits))
+    assert info.value is error and not isinstance(info.value, DeviceError)
