@@ -6,6 +6,7 @@ receiver sees, and nothing refers back to the live model or the training device.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -20,6 +21,15 @@ def frozen_array(a) -> np.ndarray:
     out = np.array(a, copy=True)
     out.flags.writeable = False
     return out
+
+
+class RunState(enum.Enum):
+    """Where a training run stands, as its controller reports it."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"  # asked to stop; saving at its next step
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,9 @@ class Explorer:
         self.tsne: TSNERequest | None = None  # the t-SNE in flight, if any
         self._last_pca: PCAProjection | None = None
         self._last_tsne_layout: np.ndarray | None = None
+        self._last_tsne_view: ShownView | None = None  # the last finished t-SNE, to return to on a cancel
         self._marker_kind: ViewKind | None = None
+        self.history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}  # the run's, as run.json
 
     # -- subscribers ----------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Change], None]) -> None:
@@ -147,12 +149,17 @@ class Explorer:
             callback(change)
 
     # -- loading: the one way in ----------------------------------------------------------
-    def load(self, contents: RunContents, snapshot: EpochSnapshot | None = None) -> None:
+    def load(self, contents: RunContents, snapshot: EpochSnapshot | None = None, decoder=None) -> None:
         """Show another run (just started, resumed or opened); forgets everything of the last one."""
         self._fit_generation += 1  # fits and t-SNE layouts of the last run are stale now
         self._tsne_generation += 1
         self._reset()
         self.contents = contents
+        self.decoder = decoder
+        self.history = {
+            "steps": list(contents.history.get("steps", [])),
+            "epochs": list(contents.history.get("epochs", [])),
+        }
         dim = int(contents.config["model"]["latent_dim"])
         self.chosen = ViewKind.LATENT if dim == 2 else ViewKind.PCA
         self._emit(Change.RUN | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE)
@@ -162,6 +169,16 @@ class Explorer:
     @property
     def latent_dim(self) -> int | None:
         return None if self.contents is None else int(self.contents.config["model"]["latent_dim"])
+
+    def add_metrics(self, m) -> None:
+        """A StepMetrics of the run being trained, kept as run.json keeps it."""
+        self.history["steps"].append(
+            {"step": m.step, "epoch": m.epoch, "recon": m.recon, "kl": m.kl, "total": m.total, "beta": m.beta})
+
+    def add_epoch(self, snap: EpochSnapshot) -> None:
+        self.history["epochs"].append(
+            {"epoch": snap.epoch, "step": snap.step, "recon": snap.test_recon, "kl": snap.test_kl,
+             "total": snap.test_total})
 
     # -- snapshots --------------------------------------------------------------------------
     def apply_snapshot(self, snap: EpochSnapshot) -> None:
@@ -183,6 +200,9 @@ class Explorer:
     def _request_fit(self, kind: ViewKind) -> None:
         self._fit_generation += 1
         self._fit(FitRequest(self._fit_generation, kind, self.snapshot.latents, self._last_pca))
+
+    def fit_is_current(self, request: FitRequest) -> bool:
+        return request.generation == self._fit_generation
 
     def view_fitted(self, request: FitRequest, projection: Projection) -> bool:
         """A fitted view arrives; dropped (False) when a newer request or a t-SNE has overtaken it."""
@@ -225,20 +245,26 @@ class Explorer:
         if request is None or generation != request.generation or layout.shape[0] != request.latents.shape[0]:
             return False
         projection = TSNEProjection(layout, request.latents, epoch=request.epoch, fraction=fraction)
+        view = ShownView(projection, request.latents, projection.layout)
         if fraction >= 1.0:
             self.tsne = None
             self._last_tsne_layout = np.array(layout, copy=True)
+            self._last_tsne_view = view
         first_layout = self.view is None or self.view.kind is not ViewKind.TSNE
-        self._show(ShownView(projection, request.latents, projection.layout), first_layout)
+        self._show(view, first_layout)
         self._emit(Change.TSNE)
         return True
 
     def cancel_tsne(self) -> bool:
-        """Stop waiting for the t-SNE in flight; the previous kind of view comes back (refitted)."""
+        """Stop waiting for the t-SNE in flight; the last finished t-SNE comes back, else the default view."""
         if self.tsne is None:
             return False
         self._tsne_generation += 1
         self.tsne = None
+        if self._last_tsne_view is not None and self.chosen is ViewKind.TSNE:
+            self._show(self._last_tsne_view, first=False)
+            self._emit(Change.TSNE)
+            return True
         if self.chosen is ViewKind.TSNE:
             self.chosen = ViewKind.LATENT if self.latent_dim == 2 else ViewKind.PCA
         self._emit(Change.TSNE)

@@ -1,8 +1,8 @@
 """``latentlab --self-test OUTDIR``: prove an installation (or a frozen build) works end to end.
 
 Opens the main window offscreen, trains on the built-in digits through the real QThread,
-stops, saves and reopens the run, shows PCA and a small t-SNE, decodes a point, exports a
-PNG and a CSV, closes the window, and writes ``OUTDIR/result.json``. Exits 0 only when
+stops, saves and reopens the run, shows PCA and a small t-SNE (dragging the marker while it
+runs), decodes a point, exports a PNG and a CSV, resumes the run, closes the window, and writes ``OUTDIR/result.json``. Exits 0 only when
 every check passed.
 """
 
@@ -154,33 +154,82 @@ def run_self_test(outdir: str | os.PathLike) -> int:
             return f"saved and reopened {len(other.snapshot.latents)} latents"
 
         def pca_view() -> str:
+            from latentlab.core.projection import ViewKind
+
             window = state["window"]
-            window.scatter.set_view("pca", emit=True)
+            window.scatter.set_view(ViewKind.PCA, emit=True)
+            _wait(app, lambda: window.explorer.view is not None and window.explorer.view.kind is ViewKind.PCA, 30,
+                  "the PCA view")
+            return window.explorer.view.projection.describe()
+
+        def drag_during_tsne() -> str:
+            import numpy as np
+
+            from latentlab.core.projection import ViewKind
+
+            window = state["window"]
+            explorer = window.explorer
+            window.scatter.tsne_button.click()
+            _wait(app, lambda: explorer.tsne is not None and explorer.view is not None
+                  and explorer.view.kind is ViewKind.TSNE, 120, "a partial t-SNE layout")
+            view = explorer.view
+            x, y = view.points[0] * 0.9 + view.points.mean(axis=0) * 0.1
+            window.scatter.set_marker(float(x), float(y), emit=True)
             app.processEvents()
-            if window.space.mode != "pca" or window.space.layout.shape[1] != 2:
-                raise RuntimeError(f"the PCA view did not appear (mode {window.space.mode})")
-            return window.space.describe()
+            marker = explorer.marker
+            expected = view.projection.inverse(np.array([[x, y]]))[0]
+            if explorer.view is not view or marker is None or not np.allclose(marker.latent, expected):
+                raise RuntimeError("the decoded latent is not the shown t-SNE view's inverse at the marker")
+            scale = np.abs(view.latents).max()
+            if np.abs(marker.latent).max() > scale + 1e-6:
+                raise RuntimeError(f"the decoded latent leaves the scale of the test latents ({scale:.2f})")
+            if "approximate" not in window.canvas.caption.text():
+                raise RuntimeError("the caption does not say the inverse is approximate")
+            return f"decoded through the t-SNE view at {view.projection.fraction:.0%}; |z| <= {scale:.2f}"
 
         def tsne_view() -> str:
+            from latentlab.core.projection import ViewKind
+
             window = state["window"]
-            window.scatter.tsne_button.click()
-            _wait(app, lambda: window.space.mode == "tsne", 120, "the t-SNE layout")
-            return f"{len(window.space.layout)} points laid out"
+            explorer = window.explorer
+            if explorer.tsne is None:
+                window.scatter.tsne_button.click()
+            _wait(app, lambda: explorer.tsne is None and explorer.view.kind is ViewKind.TSNE, 120, "the t-SNE layout")
+            return f"{len(explorer.view.points)} points laid out"
 
         def decode_point() -> str:
             import numpy as np
 
+            from latentlab.core.projection import ViewKind
+
             window = state["window"]
-            window.scatter.set_view("pca", emit=True)
+            window.scatter.set_view(ViewKind.PCA, emit=True)
+            _wait(app, lambda: window.explorer.view.kind is ViewKind.PCA, 30, "the PCA view")
             before_count = window.canvas.images_set
             before = None if window.canvas.current_image() is None else np.array(window.canvas.current_image())
-            x, y = window.space.layout[0]
+            x, y = window.explorer.view.points[0]
             window.scatter.set_marker(float(x) + 0.5, float(y) + 0.5, emit=True)
             _wait(app, lambda: window.canvas.images_set > before_count, 10, "a decoded image")
             image = window.canvas.current_image()
             if image is None or (before is not None and np.array_equal(image, before)):
                 raise RuntimeError("the decoded image did not change")
             return f"decoded a {image.shape[0]}x{image.shape[1]} image"
+
+        def resume_run() -> str:
+            window = state["window"]
+            before = open_run(window.run_dir)
+            if not window.resume_run(window.run_dir):
+                raise RuntimeError("resuming the run failed")
+            _wait(app, lambda: window.snapshot is not None and window.snapshot.epoch > before.epoch, 120,
+                  "an epoch of the resumed run")
+            window.panel.stop_button.click()
+            _wait(app, lambda: not window.controller.running, 60, "the resumed run to stop")
+            after = open_run(window.run_dir)
+            if after.step <= before.step or after.config.data != before.config.data:
+                raise RuntimeError(f"the resumed run did not go on (step {before.step} -> {after.step})")
+            if len(window.explorer.history["epochs"]) < after.epoch:
+                raise RuntimeError("the resumed run's loss history lost its earlier epochs")
+            return f"resumed at step {before.step}, stopped at epoch {after.epoch}, step {after.step}"
 
         def exports() -> str:
             window = state["window"]
@@ -199,14 +248,15 @@ def run_self_test(outdir: str | os.PathLike) -> int:
             window = state["window"]
             window.close()
             app.processEvents()
-            if window.controller.running or window.tsne.running:
+            if window.controller.running or window.projections.busy:
                 raise RuntimeError("a worker thread survived the window")
             return "closed"
 
         for name, fn in (
             ("open window", open_window), ("train and stop", train_and_stop), ("save and reopen run", round_trip),
-            ("PCA view", pca_view), ("t-SNE view", tsne_view), ("decode a point", decode_point),
-            ("export PNG and CSV", exports), ("close window", close_window),
+            ("PCA view", pca_view), ("drag during t-SNE", drag_during_tsne), ("t-SNE view", tsne_view),
+            ("decode a point", decode_point), ("export PNG and CSV", exports), ("resume run", resume_run),
+            ("close window", close_window),
         ):
             if not checks.run(name, fn) and name in ("open window", "train and stop"):
                 break  # nothing after these can run

@@ -221,3 +221,15 @@ def test_a_resume_state_that_does_not_fit_the_model_is_refused_without_crashing(
     one_sentence(message)
     assert "resume state" in message and "cannot be resumed" in message
     assert meta(run_copy)["epoch"] == 30  # nothing was overwritten
+
+
+def test_a_programming_error_while_loading_is_not_called_damage(run_copy, monkeypatch):
+    """Only the errors a damaged file causes become "damaged"; a bug stays a bug, with its traceback."""
+    import latentlab.core.checkpoint as checkpoint
+
+    def broken(data):
+        raise AttributeError("a bug, not a damaged file")
+
+    monkeypatch.setattr(checkpoint, "st_load_torch", broken)
+    with pytest.raises(AttributeError):
+        open_run(run_copy).load_model()

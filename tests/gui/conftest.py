@@ -58,7 +58,9 @@ def make_window(qtbot, tmp_path):
             runs_root=runs_root or tmp_path / "runs",
             controller=controller,
         )
-        qtbot.addWidget(window)
+        # pytest-qt closes its widgets before fixtures are torn down: stop the training first,
+        # so closing never waits on the "Training is running" question.
+        qtbot.addWidget(window, before_close_func=_stop_workers)
         windows.append(window)
         window.show()
         qtbot.waitExposed(window)
@@ -68,12 +70,17 @@ def make_window(qtbot, tmp_path):
 
     yield make
     for window in windows:
-        try:
-            if window.controller.running:
-                assert window.controller.stop_and_wait(120_000), "training did not stop within 2 minutes"
-            window.tsne.shutdown(60_000)
-        except RuntimeError:  # the C++ object is already gone (the test deleted it)
-            pass
+        _stop_workers(window)
+
+
+def _stop_workers(window: MainWindow) -> None:
+    try:
+        window._close_when_stopped = True
+        if window.controller.running:
+            assert window.controller.stop_and_wait(120_000), "training did not stop within 2 minutes"
+        window.projections.shutdown(60_000)
+    except RuntimeError:  # the C++ object is already gone (the test deleted it)
+        pass
 
 
 @pytest.fixture(scope="session")

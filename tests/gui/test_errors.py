@@ -6,8 +6,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from latentlab.core.events import RunState
 from latentlab.core.errors import DataError
-from latentlab.gui.controller import TrainingController
+from latentlab.gui.controllers.training import TrainingController
 
 
 def _wait_for_error(qtbot, window, timeout=60_000) -> str:
@@ -60,7 +61,7 @@ def test_an_error_in_the_worker_shows_a_dialog_and_the_window_survives(make_wind
     assert len(fake.calls) == 1 and fake.calls[0][1].parent == window.runs_root
     assert window.isVisible()
     assert window.loss_plot.history()["train"]["step"] == [1]  # what arrived before the failure stays
-    assert window.controller.state == "idle"
+    assert window.controller.state is RunState.IDLE
     assert window.panel.start_button.isEnabled() and not window.panel.stop_button.isEnabled()
     err = capfd.readouterr().err
     if isinstance(exc, RuntimeError):
@@ -102,7 +103,7 @@ def test_a_nonsense_hidden_width_gets_a_dialog_and_nothing_starts(make_window, u
     ui.click(window.panel.start_button)
     text = _wait_for_error(qtbot, window, timeout=5000)
     assert "abc" in text
-    assert not window.controller.running and window.controller.state == "idle"
+    assert not window.controller.running and window.controller.state is RunState.IDLE
     assert not window.runs_root.exists() or not any(window.runs_root.iterdir())
     assert window.panel.start_button.isEnabled() and window.isVisible()
 
@@ -133,7 +134,7 @@ def test_mnist_with_damaged_files_gets_a_dialog_from_the_worker(make_window, ui,
     text = _wait_for_error(qtbot, window)
     assert str(empty) in text or "MNIST" in text
     assert "unexpectedly" not in text  # a user's mistake, not a crash report
-    assert window.controller.state == "idle" and window.panel.start_button.isEnabled()
+    assert window.controller.state is RunState.IDLE and window.panel.start_button.isEnabled()
     assert window.snapshot is None  # nothing trained
     assert not window.runs_root.exists() or not any(window.runs_root.iterdir())  # and no half-made run folder
 

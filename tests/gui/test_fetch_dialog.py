@@ -122,7 +122,7 @@ def test_accepting_downloads_with_a_progress_dialog_then_start_trains(make_windo
     qtbot.waitUntil(lambda: not window.controller.running, timeout=TRAIN_TIMEOUT_MS)
     assert window.error_box is None
     assert window.snapshot is not None and window.snapshot.epoch == 1
-    assert window.test_images.shape[1:] == (1, 28, 28)
+    assert window.explorer.contents.test_images.shape[1:] == (1, 28, 28)
 
 
 def test_start_with_missing_files_offers_the_download_and_then_trains(make_window, ui, qtbot, tmp_path, data_dir, mirror):

@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QImage
 
+from latentlab.core.projection import ViewKind
 from latentlab.core.checkpoint import open_run
 
 N_TEST_DIGITS = 359
@@ -44,7 +45,7 @@ def test_a_saved_run_reopens_in_a_new_window_with_the_same_scatter_and_curves(ma
     # The same points, the same view.
     assert second.scatter.layout_points.shape == (N_TEST_DIGITS, 2)
     np.testing.assert_allclose(second.scatter.layout_points, first.scatter.layout_points)
-    assert second.space.mode == first.space.mode == "latent"
+    assert second.explorer.view.kind is first.explorer.view.kind is ViewKind.LATENT
     # The same loss history, point for point.
     qtbot.waitUntil(lambda: len(ui.curve_data(second.loss_plot.test_curves["elbo"])[0]) == 2, timeout=5000)
     second_curves = _curves(ui, second.loss_plot)
@@ -104,17 +105,17 @@ def test_exports_write_a_png_per_pane_and_csv_files(make_window, qtbot, tmp_path
     assert len(rows) == 1 + N_TEST_DIGITS
     values = np.array([[float(v) for v in row[2:]] for row in rows[1:]])
     np.testing.assert_allclose(values, window.snapshot.latents, rtol=1e-6, atol=1e-6)
-    assert [int(r[1]) for r in rows[1:]] == window.test_labels.tolist()
+    assert [int(r[1]) for r in rows[1:]] == window.explorer.contents.test_labels.tolist()
 
     history = tmp_path / "history.csv"
     assert window.export_history_csv(history)
     rows = list(csv.reader(history.read_text().splitlines()))
-    assert rows[0] == ["split", "step", "recon", "kl", "total"]
+    assert rows[0] == ["split", "epoch", "step", "recon", "kl", "elbo", "objective", "beta"]
     splits = [r[0] for r in rows[1:]]
     run = open_run(cli_run)
     assert splits.count("train") == len(run.history["steps"]) and splits.count("test") == 2
-    train_total = [float(r[4]) for r in rows[1:] if r[0] == "train"]
-    np.testing.assert_allclose(train_total, [h["total"] for h in run.history["steps"]], rtol=1e-5)
+    train_objective = [float(r[6]) for r in rows[1:] if r[0] == "train"]
+    np.testing.assert_allclose(train_objective, [h["total"] for h in run.history["steps"]], rtol=1e-5)
     assert window.error_box is None
 
     # An unwritable place gets a dialog, not a traceback.

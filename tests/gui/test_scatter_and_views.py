@@ -10,7 +10,19 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
+from latentlab.core.projection import ViewKind
+from latentlab.gui.explorer import Change
+from latentlab.gui.widgets.latent_scatter import VIEWS
+
 N_TEST_DIGITS = 359
+
+
+def shown_kind(window):
+    return None if window.explorer.view is None else window.explorer.view.kind
+
+
+def wait_for_view(qtbot, window, kind, timeout=60_000):
+    qtbot.waitUntil(lambda: shown_kind(window) is kind and window.explorer.tsne is None, timeout=timeout)
 
 
 # -- t-SNE on a 5-D latent ----------------------------------------------------------------------
@@ -22,20 +34,22 @@ def window_5d(make_window, ui):
 
 
 def _wait_tsne_done(qtbot, window):
-    qtbot.waitUntil(lambda: window.space.mode == "tsne" and not window.tsne.running, timeout=180_000)
-    qtbot.waitUntil(lambda: not window.tsne._threads, timeout=30_000)
+    wait_for_view(qtbot, window, ViewKind.TSNE, timeout=180_000)
+    qtbot.waitUntil(lambda: not window.projections.busy, timeout=30_000)
 
 
 def test_tsne_runs_from_the_button_and_decoding_on_it_is_approximate(window_5d, ui, qtbot):
     window = window_5d
     scatter = window.scatter
-    assert window.space.mode == "pca" and scatter.view() == "pca"
+    assert shown_kind(window) is ViewKind.PCA and scatter.view() is ViewKind.PCA
     assert not scatter.view_box.model().item(0).isEnabled()  # no "Latent (2-D)" view for a 5-D latent
     assert window.canvas.caption.text().startswith("z = [") and "approximate" not in window.canvas.caption.text()
     assert len(window.marker_latent) == 5
     pca_layout = np.array(scatter.layout_points)
     progress: list[float] = []
-    window.tsne.progress.connect(lambda p: progress.append(p.fraction))
+    explorer = window.explorer
+    explorer.subscribe(lambda change: progress.append(explorer.view.projection.fraction)
+                       if Change.VIEW in change and shown_kind(window) is ViewKind.TSNE else None)
 
     ui.click(scatter.tsne_button)
     assert scatter.tsne_button.text() == "Cancel t-SNE"
@@ -43,11 +57,11 @@ def test_tsne_runs_from_the_button_and_decoding_on_it_is_approximate(window_5d, 
     _wait_tsne_done(qtbot, window)
 
     assert scatter.tsne_button.text() == "Run t-SNE" and not scatter.progress.isVisible()
-    assert scatter.view() == "tsne"
+    assert scatter.view() is ViewKind.TSNE
     assert progress and progress[-1] == 1.0 and progress == sorted(progress)
     assert scatter.layout_points.shape == (N_TEST_DIGITS, 2)
     assert not np.allclose(scatter.layout_points, pca_layout)
-    np.testing.assert_array_equal(scatter.layout_points, window.space.layout)
+    np.testing.assert_array_equal(scatter.layout_points, window.explorer.view.points)
     assert "t-SNE of epoch 2" in scatter.note.text() and "approximate" in scatter.note.text()
 
     count = window.canvas.images_set
@@ -55,12 +69,14 @@ def test_tsne_runs_from_the_button_and_decoding_on_it_is_approximate(window_5d, 
     qtbot.waitUntil(lambda: window.canvas.images_set > count, timeout=5000)
     caption = window.canvas.caption.text()
     assert caption.startswith("z = [") and caption.count(",") == 4  # five numbers
-    assert caption.endswith("(approximate: t-SNE has no exact inverse)")
+    assert caption.endswith("(approximate: t-SNE has no inverse; nearest neighbours' latents)")
     assert len(window.marker_latent) == 5
+    x, y = scatter.marker_position()  # what is drawn is what the drag decoded through
+    np.testing.assert_allclose(window.marker_latent, window.explorer.view.projection.inverse(np.array([[x, y]]))[0])
 
     # Back to PCA with the view menu: exact again.
-    scatter.view_box.setCurrentIndex(scatter.view_box.findData("pca"))
-    assert window.space.mode == "pca"
+    scatter.view_box.setCurrentIndex(list(VIEWS).index(ViewKind.PCA))
+    wait_for_view(qtbot, window, ViewKind.PCA)
     # The same plane; an axis may come back mirrored, since the t-SNE view sat in between
     # (orientation is kept from one PCA fit to the next, not across a t-SNE).
     np.testing.assert_allclose(np.abs(scatter.layout_points), np.abs(pca_layout), atol=1e-9)
@@ -81,15 +97,17 @@ def test_cancelling_tsne_is_immediate_and_no_stale_progress_arrives(window_5d, u
     # Lenient bound (the brief asks for 0.5 s; CPU is shared with other jobs): the GUI
     # reacts at once, whatever the worker is doing.
     assert time.monotonic() - started < 2.0
-    window.tsne.progress.connect(late.append)
+    window.explorer.subscribe(lambda change: late.append(change)
+                              if Change.VIEW in change and shown_kind(window) is ViewKind.TSNE else None)
+    wait_for_view(qtbot, window, ViewKind.PCA)  # refitted off the GUI thread
     shown = np.array(scatter.layout_points)
 
-    qtbot.waitUntil(lambda: not window.tsne._threads, timeout=30_000)  # the worker noticed within a chunk
+    qtbot.waitUntil(lambda: not window.projections.busy, timeout=30_000)  # the worker noticed within a chunk
     qtbot.wait(300)  # anything it emitted on the way out has been delivered
     assert late == []
     np.testing.assert_array_equal(scatter.layout_points, shown)
     assert not scatter.progress.isVisible() and scatter.tsne_button.text() == "Run t-SNE"
-    assert window.space.mode == "pca" and scatter.view() == "pca"
+    assert scatter.view() is ViewKind.PCA
     np.testing.assert_allclose(scatter.layout_points, pca_layout)  # the view the t-SNE would have replaced
 
 
@@ -98,17 +116,17 @@ def test_cancelling_a_second_tsne_keeps_the_first_layout_consistent(window_5d, u
     scatter = window.scatter
     ui.click(scatter.tsne_button)
     _wait_tsne_done(qtbot, window)
-    finished = np.array(window.space.layout)
+    finished = np.array(window.explorer.view.points)
 
     ui.click(scatter.tsne_button)  # again, warm-started
     qtbot.waitUntil(lambda: scatter.progress.value() > 0, timeout=120_000)
     ui.click(scatter.tsne_button)  # cancel
-    qtbot.waitUntil(lambda: not window.tsne._threads, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.projections.busy, timeout=30_000)
     qtbot.wait(200)
-    assert window.space.mode == "tsne"
-    np.testing.assert_array_equal(window.space.layout, finished)
+    assert shown_kind(window) is ViewKind.TSNE and window.explorer.tsne is None
+    np.testing.assert_array_equal(window.explorer.view.points, finished)
     # What is drawn is what the marker decodes through: the last complete layout.
-    np.testing.assert_array_equal(scatter.layout_points, window.space.layout)
+    np.testing.assert_array_equal(scatter.layout_points, window.explorer.view.points)
 
 
 def test_a_new_run_after_tsne_starts_from_pca_again(window_5d, ui, qtbot):
@@ -116,11 +134,12 @@ def test_a_new_run_after_tsne_starts_from_pca_again(window_5d, ui, qtbot):
     ui.click(window.scatter.tsne_button)
     _wait_tsne_done(qtbot, window)
     ui.train(window, epochs=1, latent_dim=5)  # same latent size, new model
-    assert window.space.mode == "pca" and window.scatter.view() == "pca"
+    wait_for_view(qtbot, window, ViewKind.PCA)
+    assert window.scatter.view() is ViewKind.PCA
     assert "PCA" in window.scatter.note.text()
     x, y = window.scatter.marker_position()
-    np.testing.assert_allclose(window.space.to_latent(x, y), window.marker_latent)
-    expected = window.space.projection.transform(window.snapshot.latents)
+    np.testing.assert_allclose(window.explorer.latent_at(x, y), window.marker_latent)
+    expected = window.explorer.view.projection.transform(window.snapshot.latents)
     np.testing.assert_allclose(window.scatter.layout_points, expected)
 
 
@@ -129,7 +148,7 @@ def test_starting_training_cancels_a_running_tsne(window_5d, ui, qtbot):
     ui.click(window.scatter.tsne_button)
     ui.start_long_run(window, epochs=500)
     assert window.scatter.tsne_button.text() == "Run t-SNE"
-    assert not window.tsne.running
+    assert window.explorer.tsne is None
     ui.click(window.panel.stop_button)
     qtbot.waitUntil(lambda: not window.controller.running, timeout=120_000)
 
@@ -165,7 +184,8 @@ def test_hovering_a_point_previews_its_input_and_reconstruction(opened, ui, qtbo
     px = np.array(scatter.plot.getViewBox().viewPixelSize())
     assert np.all(np.abs(scatter.layout_points[j] - scatter.layout_points[i]) / px <= 8.5)
     caption = scatter.preview_caption.text()
-    label = window.classes[int(window.test_labels[j])]
+    contents = window.explorer.contents
+    label = contents.classes[int(contents.test_labels[j])]
     assert caption.startswith(f"Hovering test item {j}, label {label}") and "recon loss" in caption
     assert scatter.preview_input.image is not None and scatter.preview_input.image.shape == (8, 8)
     assert scatter.preview_recon.image is not None
@@ -185,9 +205,9 @@ def test_hovering_a_point_previews_its_input_and_reconstruction(opened, ui, qtbo
 
 def test_hover_slot_directly_shows_the_preview(opened):
     window = opened
-    window._on_point_hovered(5)
+    window.scatter.point_hovered.emit(5)
     assert window.scatter.preview_caption.text().startswith("Hovering test item 5, label ")
-    window._on_point_hovered(-1)  # leaving a point keeps the last preview, raises nothing
+    window.scatter.point_hovered.emit(-1)  # leaving a point keeps the last preview, raises nothing
 
 
 def test_clicking_a_point_selects_it_and_moves_the_marker_there(opened, ui, qtbot):
@@ -224,7 +244,7 @@ def test_sample_from_prior_and_interpolation_strip(opened, ui, qtbot):
     assert canvas.strip.image.shape == (8, 5 * 9 - 1)
     assert canvas.strip_caption.text() == "Interpolation from A to B in 5 steps"
     # The strip's ends are the decodings of A and B.
-    b_image = window.decoder.decode(window.endpoints["B"][None])[0, 0]
+    b_image = window.explorer.decode(window.explorer.endpoints["B"])[0, 0]
     np.testing.assert_allclose(canvas.strip.image[:, -8:], b_image, atol=1e-6)
 
 

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
+from latentlab.core.events import RunState
 from latentlab.core.checkpoint import open_run
 
 THREAD_WARNING = "QThread: Destroyed while thread"
@@ -28,7 +29,7 @@ def test_stop_during_training_ends_cleanly_with_a_checkpoint(make_window, ui, qt
     ui.click(window.panel.stop_button)
     qtbot.waitUntil(lambda: not window.controller.running, timeout=120_000)
 
-    assert window.controller.state == "idle"
+    assert window.controller.state is RunState.IDLE
     assert window.panel.start_button.isEnabled()
     assert not window.panel.stop_button.isEnabled() and not window.panel.pause_button.isEnabled()
     assert window.panel.epochs.isEnabled()  # the form is editable again
@@ -51,8 +52,8 @@ def test_pause_and_resume_toggle_the_button_and_the_training(make_window, ui, qt
     panel = window.panel
 
     ui.click(panel.pause_button)
-    assert window.controller.state == "paused"
-    assert panel.pause_button.text() == "Resume" and panel.pause_button.isEnabled()
+    assert window.controller.state is RunState.PAUSED
+    assert panel.pause_button.text() == "Continue" and panel.pause_button.isEnabled()
     assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
     assert window.status_epoch.text().endswith("(paused)")
     qtbot.wait(1000)  # let metrics already in flight arrive
@@ -61,15 +62,15 @@ def test_pause_and_resume_toggle_the_button_and_the_training(make_window, ui, qt
     assert len(window.loss_plot.history()["train"]["step"]) == steps, "training went on while paused"
 
     ui.click(panel.pause_button)
-    assert window.controller.state == "running" and panel.pause_button.text() == "Pause"
+    assert window.controller.state is RunState.RUNNING and panel.pause_button.text() == "Pause"
     qtbot.waitUntil(lambda: len(window.loss_plot.history()["train"]["step"]) > steps, timeout=120_000)
 
     # Stopping works from the paused state too.
     ui.click(panel.pause_button)
-    assert window.controller.state == "paused"
+    assert window.controller.state is RunState.PAUSED
     ui.click(panel.stop_button)
     qtbot.waitUntil(lambda: not window.controller.running, timeout=120_000)
-    assert window.controller.state == "idle" and panel.pause_button.text() == "Pause"
+    assert window.controller.state is RunState.IDLE and panel.pause_button.text() == "Pause"
 
 
 def test_space_key_starts_then_pauses_then_resumes(make_window, ui, qtbot):
@@ -81,12 +82,12 @@ def test_space_key_starts_then_pauses_then_resumes(make_window, ui, qtbot):
     assert window.focusWidget() is target
 
     QTest.keyClick(target, Qt.Key.Key_Space)
-    assert window.controller.running and window.controller.state == "running"
+    assert window.controller.running and window.controller.state is RunState.RUNNING
     qtbot.waitUntil(lambda: len(window.loss_plot.history()["train"]["step"]) > 0, timeout=180_000)
     QTest.keyClick(window.focusWidget() or window, Qt.Key.Key_Space)
-    assert window.controller.state == "paused" and window.panel.pause_button.text() == "Resume"
+    assert window.controller.state is RunState.PAUSED and window.panel.pause_button.text() == "Continue"
     QTest.keyClick(window.focusWidget() or window, Qt.Key.Key_Space)
-    assert window.controller.state == "running" and window.panel.pause_button.text() == "Pause"
+    assert window.controller.state is RunState.RUNNING and window.panel.pause_button.text() == "Pause"
     ui.click(window.panel.stop_button)
     qtbot.waitUntil(lambda: not window.controller.running, timeout=120_000)
 
@@ -117,12 +118,17 @@ def test_closing_during_training_and_answering_yes_stops_and_joins_the_thread(
     monkeypatch.setattr(QMessageBox, "question", answer_yes)
     thread = window.controller._thread
     run_dir = window.run_dir
+    ended: list[bool] = []
+    thread.finished.connect(lambda: ended.append(True), Qt.ConnectionType.DirectConnection)
 
-    assert window.close()
+    # The close waits for the thread, never ends it: the window says so, then closes by itself.
+    assert not window.close()
     assert len(asked) == 1
-    assert not window.isVisible()
-    assert not window.controller.running and window.controller.state == "idle"
-    assert thread.isFinished() and not thread.isRunning()  # joined, not abandoned (deleteLater is still pending)
+    assert window.isVisible() and "Stopping" in window.statusBar().currentMessage()
+    assert not window.close() and len(asked) == 1  # a second close while stopping asks nothing
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=120_000)
+    assert not window.controller.running and window.controller.state is RunState.IDLE
+    assert ended == [True]  # the thread ended by itself before the window went: joined, not abandoned
     run = open_run(run_dir)  # the stop saved a checkpoint
     assert run.epoch_complete is False or run.epoch == 500
     qtbot.wait(200)  # let queued signals from the finished worker arrive at a closed window
@@ -137,7 +143,7 @@ def test_closing_during_training_and_answering_no_keeps_the_window_and_the_run(m
 
     assert window.close() is False
     assert window.isVisible()
-    assert window.controller.running and window.controller.state == "running"
+    assert window.controller.running and window.controller.state is RunState.RUNNING
     qtbot.waitUntil(lambda: len(window.loss_plot.history()["train"]["step"]) > steps, timeout=120_000)
 
     ui.click(window.panel.stop_button)
@@ -151,3 +157,43 @@ def test_closing_an_idle_window_asks_nothing(make_window, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("idle: no question"))
     assert window.close()
     assert not window.isVisible()
+
+
+def test_closing_never_destroys_a_thread_that_is_slow_to_stop(make_window, ui, qtbot, monkeypatch, qtlog, capfd):
+    """A run that takes long to reach its next step (a slow save, a big batch) keeps the window open."""
+    import threading
+
+    from latentlab.core.events import RunFinished, RunStarted
+    from latentlab.gui.controllers.training import TrainingController
+
+    release = threading.Event()
+
+    def slow_to_stop(config, *, run_dir=None, resume=False, control=None):
+        import numpy as np
+
+        yield RunStarted(config=config.to_dict(), device="cpu", image_shape=(1, 8, 8), n_train=1, n_test=1,
+                         steps_per_epoch=1, total_steps=1, start_step=0, start_epoch=0,
+                         test_images=np.zeros((1, 1, 8, 8), np.uint8), test_labels=None, classes=(), run_dir=None)
+        control.wait_while_paused()
+        while not control.stop_requested:
+            release.wait(0.01)
+        release.wait(30)  # the stop is seen, but the step still takes its time
+        yield RunFinished("stopped", 0, 0, None)
+
+    window = make_window(controller=TrainingController(train_fn=slow_to_stop))
+    ui.click(window.panel.start_button)
+    qtbot.waitUntil(lambda: window.explorer.contents is not None, timeout=10_000)  # RunStarted has arrived
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert not window.close()
+    thread = window.controller._thread
+    qtbot.wait(500)
+    assert window.isVisible() and thread.isRunning()  # still open, still running: nothing destroyed
+    assert window.controller.state is RunState.STOPPING
+    assert "Stopping" in window.statusBar().currentMessage() and "Stopping" in window.status_epoch.text()
+    ended: list[bool] = []
+    thread.finished.connect(lambda: ended.append(True), Qt.ConnectionType.DirectConnection)
+    release.set()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    assert ended == [True]
+    qtbot.wait(200)
+    _assert_no_thread_warning(qtlog, capfd)

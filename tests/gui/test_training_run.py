@@ -6,6 +6,8 @@ import numpy as np
 from PySide6.QtCore import QPointF
 
 from latentlab.core.checkpoint import open_run
+from latentlab.core.events import RunState
+from latentlab.core.projection import ViewKind
 
 N_TEST_DIGITS = 359  # the digits test split: 20% of 1797 items
 
@@ -24,7 +26,7 @@ def test_window_opens_on_defaults_with_four_panes_and_start_enabled(make_window)
     assert not window.panel.pause_button.isEnabled()
     assert not window.panel.stop_button.isEnabled()
     assert window.panel.pause_button.text() == "Pause"
-    assert window.controller.state == "idle" and not window.controller.running
+    assert window.controller.state is RunState.IDLE and not window.controller.running
     # Nothing to look at yet: the views wait for the first epoch.
     assert not window.scatter.isEnabled() and not window.canvas.isEnabled()
     assert window.canvas.current_image() is None
@@ -40,16 +42,16 @@ def test_short_training_run_fills_every_pane_and_saves_the_run(make_window, ui, 
     ui.click(window.panel.start_button)
 
     # While it runs the buttons say so and the form is locked.
-    assert window.controller.running and window.controller.state == "running"
+    assert window.controller.running and window.controller.state is RunState.RUNNING
     assert not window.panel.start_button.isEnabled()
     assert window.panel.pause_button.isEnabled() and window.panel.stop_button.isEnabled()
     assert not window.panel.epochs.isEnabled()
-    qtbot.waitUntil(lambda: window.status_progress.value() > 0, timeout=180_000)
+    qtbot.waitUntil(lambda: window.status.progress.value() > 0, timeout=180_000)
     assert "epoch" in window.status_epoch.text() and "step" in window.status_epoch.text()
-    assert window.status_device.text() == "device: cpu"
+    assert window.status.device.text() == "device: cpu"
 
     qtbot.waitUntil(lambda: not window.controller.running, timeout=180_000)
-    assert statuses[0] == "running" and statuses[-1] == "idle"
+    assert statuses[0] is RunState.RUNNING and statuses[-1] is RunState.IDLE
     assert window.error_box is None
 
     # Loss curves (redrawn on a timer).
@@ -62,7 +64,7 @@ def test_short_training_run_fills_every_pane_and_saves_the_run(make_window, ui, 
     assert ui.curve_data(window.loss_plot.train_curves["elbo"])[0][-1] == 3 * steps_per_epoch
     # Scatter: one point per test item; 2-D latent shown as it is.
     assert window.scatter.layout_points.shape == (N_TEST_DIGITS, 2)
-    assert window.space.mode == "latent" and window.scatter.view() == "latent"
+    assert window.explorer.view.kind is ViewKind.LATENT and window.scatter.view() is ViewKind.LATENT
     np.testing.assert_allclose(window.scatter.layout_points, window.snapshot.latents)
     shown = sum(len(item.data) for item in window.scatter.items)
     assert shown == N_TEST_DIGITS and len(window.scatter.items) == 10  # one item (and legend entry) per digit
@@ -84,7 +86,7 @@ def test_short_training_run_fills_every_pane_and_saves_the_run(make_window, ui, 
     assert run.epoch == 3 and run.epoch_complete
     # The status bar says how it ended.
     assert window.status_epoch.text() == f"Finished at epoch 3, step {3 * steps_per_epoch}"
-    assert window.status_progress.value() == 1000
+    assert window.status.progress.value() == 1000
     assert window.panel.start_button.isEnabled() and not window.panel.stop_button.isEnabled()
 
 
@@ -116,7 +118,7 @@ def test_dragging_the_marker_with_the_mouse_decodes_new_images(make_window, ui, 
     np.testing.assert_allclose(z, after_pos, atol=1e-9)  # 2-D latent: the view is the latent
     assert canvas.caption.text() == f"z = [{z[0]:+.2f}, {z[1]:+.2f}]"
     # The decoded image is the decoder's output at the marker's latent.
-    np.testing.assert_allclose(canvas.current_image(), window.decoder.decode(z[None])[0, 0], atol=1e-6)
+    np.testing.assert_allclose(canvas.current_image(), window.explorer.decode(z)[0, 0], atol=1e-6)
 
 
 def test_moving_the_marker_programmatically_decodes_too(make_window, ui, qtbot, cli_run):
@@ -128,14 +130,14 @@ def test_moving_the_marker_programmatically_decodes_too(make_window, ui, qtbot, 
     window.scatter.marker.setPos(QPointF(*target))
     qtbot.waitUntil(lambda: window.canvas.images_set == count + 1, timeout=5000)
     np.testing.assert_allclose(window.marker_latent, target)
-    decoded = window.decoder.decode(target[None])[0, 0]
+    decoded = window.explorer.decode(target)[0, 0]
     np.testing.assert_allclose(window.canvas.current_image(), decoded, atol=1e-6)
 
 
 def test_every_epoch_keeps_its_test_loss_point_when_the_gui_falls_behind(make_window, ui, qtbot):
     """Snapshots are coalesced for drawing, but each epoch's test loss is data and must reach the curve."""
     from latentlab.core.trainer import train as real_train
-    from latentlab.gui.controller import TrainingController
+    from latentlab.gui.controllers.training import TrainingController
 
     def bursty(config, **kwargs):
         events = list(real_train(config, **kwargs))  # as if training outran the GUI: all events at once
@@ -158,7 +160,7 @@ def test_a_second_run_trains_on_as_many_threads_as_the_first(make_window, ui, qt
     import torch
 
     from latentlab.core.trainer import default_num_threads, train as real_train
-    from latentlab.gui.controller import TrainingController
+    from latentlab.gui.controllers.training import TrainingController
 
     seen: list[int] = []
 
@@ -169,7 +171,7 @@ def test_a_second_run_trains_on_as_many_threads_as_the_first(make_window, ui, qt
     try:
         window = make_window(controller=TrainingController(train_fn=counting))
         ui.train(window, epochs=1)
-        assert window.decoder is not None  # the GUI thread's decoder now exists
+        assert window.explorer.decoder is not None  # the GUI thread's decoder now exists
         ui.train(window, epochs=1)
         assert seen == [default_num_threads(), default_num_threads()]
     finally:

@@ -1,24 +1,22 @@
-"""Owns the worker threads; the main window talks to training and t-SNE only through here.
+"""The training run: its QThread, stop and pause flags, and the events it streams to the GUI.
 
-Closing never terminates a thread: it sets the stop flag (training saves and returns at
-the next step, t-SNE returns at the next chunk), quits the thread's loop and waits.
+Stopping never terminates the thread: it sets the stop flag (training saves and returns at
+the next step) and the thread ends by itself; ``state_changed`` reports ``IDLE`` then.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 
 from latentlab.core.config import RunConfig
-from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
+from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, RunState, StepMetrics
 from latentlab.core.trainer import RunControl, train
 
-from .workers import TrainingWorker, TSNEWorker
+from ..workers import TrainingWorker
 
 TrainFn = Callable[..., Iterator[Any]]
 SNAPSHOT_INTERVAL_S = 0.25  # the heavy panes (scatter, gallery) redraw at most 4 times a second
@@ -31,7 +29,7 @@ class TrainingController(QObject):
     epoch_done = Signal(object)  # every EpochSnapshot, never coalesced: each one's test-loss point is data
     run_finished = Signal(object)  # RunFinished
     failed = Signal(str)
-    state_changed = Signal(str)  # idle | running | paused
+    state_changed = Signal(object)  # RunState
 
     def __init__(self, parent: QObject | None = None, train_fn: TrainFn = train, num_threads: int | None = None):
         super().__init__(parent)
@@ -42,7 +40,7 @@ class TrainingController(QObject):
         self._control: RunControl | None = None
         self._pending_snapshot: EpochSnapshot | None = None
         self._last_flush = 0.0
-        self.state = "idle"
+        self.state = RunState.IDLE
 
     @property
     def running(self) -> bool:
@@ -64,23 +62,25 @@ class TrainingController(QObject):
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._control = thread, worker, control
-        self._set_state("running")
+        self._set_state(RunState.RUNNING)
         thread.start(QThread.Priority.LowPriority)
 
     def toggle_pause(self) -> None:
-        if self._control is None:
+        if self._control is None or self.state is RunState.STOPPING:
             return
         if self._control.paused:
             self._control.resume()
-            self._set_state("running")
+            self._set_state(RunState.RUNNING)
         else:
             self._control.pause()
-            self._set_state("paused")
+            self._set_state(RunState.PAUSED)
 
     def stop(self) -> None:
         """Ask the run to end at its next step (it saves a checkpoint); returns at once."""
         if self._control is not None:
             self._control.stop()
+            if self.state is not RunState.STOPPING:
+                self._set_state(RunState.STOPPING)
 
     def stop_and_wait(self, timeout_ms: int = 60000) -> bool:
         """Stop and block until the thread has ended; True if it did."""
@@ -127,84 +127,8 @@ class TrainingController(QObject):
         self._flush_snapshot()
         worker.deleteLater()
         thread.deleteLater()
-        self._set_state("idle")
+        self._set_state(RunState.IDLE)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: RunState) -> None:
         self.state = state
         self.state_changed.emit(state)
-
-
-class TSNEController(QObject):
-    """One t-SNE at a time; a generation counter drops results from a cancelled or older run."""
-
-    progress = Signal(object)  # TSNEProgress of the current run
-    finished = Signal(object)  # the final TSNEProgress
-    failed = Signal(str)
-    cancelled = Signal()
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self.generation = 0
-        self._last_progress = 0.0
-        self._threads: dict[int, tuple[QThread, TSNEWorker, threading.Event]] = {}
-
-    @property
-    def running(self) -> bool:
-        return self.generation in self._threads
-
-    def start(self, latents: np.ndarray, init: np.ndarray | None = None) -> None:
-        self.cancel()
-        self.generation += 1
-        cancel = threading.Event()
-        worker = TSNEWorker(self.generation, latents, init, cancel)
-        thread = QThread()
-        thread.setObjectName(f"latentlab-tsne-{self.generation}")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.progress.connect(self._on_progress)
-        worker.failed.connect(self._on_failed)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        worker.done.connect(self._on_worker_done)  # queued to this (GUI-thread) object
-        self._threads[self.generation] = (thread, worker, cancel)
-        thread.start(QThread.Priority.LowPriority)
-
-    def cancel(self) -> None:
-        """Takes effect at once for the GUI; the worker stops within a chunk of iterations."""
-        entry = self._threads.get(self.generation)
-        if entry is not None:
-            entry[2].set()
-            self.generation += 1  # anything the old run still emits is now stale
-            self.cancelled.emit()
-
-    def shutdown(self, timeout_ms: int = 10000) -> None:
-        for thread, _, cancel in list(self._threads.values()):
-            cancel.set()
-        for generation, (thread, _, _) in list(self._threads.items()):
-            thread.quit()
-            thread.wait(timeout_ms)
-            self._on_worker_done(generation)
-
-    def _on_progress(self, generation: int, progress) -> None:
-        if generation != self.generation:
-            return
-        # Redrawing 10,000 points costs the GUI thread tens of ms: show the live layout at
-        # the same pace as training snapshots, and always the final one.
-        now = time.monotonic()
-        if not progress.done and now - self._last_progress < SNAPSHOT_INTERVAL_S:
-            return
-        self._last_progress = now
-        self.progress.emit(progress)
-        if progress.done:
-            self.finished.emit(progress)
-
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation == self.generation:
-            self.failed.emit(message)
-
-    def _on_worker_done(self, generation: int) -> None:
-        entry = self._threads.pop(generation, None)
-        if entry is not None:
-            thread, worker, _ = entry
-            thread.wait()  # its event loop is quitting; this returns at once
-            worker.deleteLater()
-            thread.deleteLater()

@@ -6,6 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
+
+from latentlab.core.events import RunState
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
     QPushButton, QSpinBox, QVBoxLayout, QWidget,
@@ -143,7 +145,7 @@ class ControlPanel(QWidget):
         self.dataset.activated.connect(lambda _: self.dataset_chosen.emit(self.dataset.currentData()))
         self.set_settings({})  # the config's defaults
         self._on_dataset_changed()
-        self.set_state("idle")
+        self.set_state(RunState.IDLE)
 
     def set_devices(self, devices: list[str]) -> None:
         current = self.device.currentData()
@@ -153,13 +155,13 @@ class ControlPanel(QWidget):
         if current in devices:
             self.device.setCurrentIndex(devices.index(current))
 
-    def set_state(self, state: str) -> None:
-        """``idle``, ``running`` or ``paused``: which buttons and settings are live."""
-        running = state != "idle"
+    def set_state(self, state: RunState) -> None:
+        """Which buttons and settings are live while a run is idle, running, paused or stopping."""
+        running = state is not RunState.IDLE
         self.start_button.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.pause_button.setText("Resume" if state == "paused" else "Pause")
-        self.stop_button.setEnabled(running)
+        self.pause_button.setEnabled(state in (RunState.RUNNING, RunState.PAUSED))
+        self.pause_button.setText("Continue" if state is RunState.PAUSED else "Pause")
+        self.stop_button.setEnabled(state in (RunState.RUNNING, RunState.PAUSED))
         self.open_button.setEnabled(not running)
         for box in self.findChildren(QGroupBox):
             box.setEnabled(not running)

@@ -80,6 +80,13 @@ class DecodeCanvas(QWidget):
     def current_image(self) -> np.ndarray | None:
         return self.image.image
 
+    def clear(self) -> None:
+        """Another run: nothing decoded yet, no interpolation."""
+        self.image.clear()
+        self.strip.clear()
+        self.caption.setText("Drag the marker on the latent scatter to decode.")
+        self.strip_caption.setText("Interpolation: set A and B.")
+
     def set_strip(self, images: np.ndarray, caption: str) -> None:
         """``images``: (N, C, H, W) in [0, 1], shown left to right."""
         shown = to_display(images)

@@ -39,6 +39,10 @@ class ReconstructionGallery(QWidget):
     def show_worst(self) -> bool:
         return self.worst_box.isChecked()
 
+    def clear(self) -> None:
+        self.image.clear()
+        self.caption.setText("Inputs (top) and reconstructions (bottom) appear after the first epoch.")
+
     def set_pairs(self, inputs: np.ndarray, recons: np.ndarray, caption: str) -> None:
         """``inputs`` (N, C, H, W) uint8 or [0, 1] floats; ``recons`` (N, C, H, W) in [0, 1]."""
         shown = np.concatenate([to_display(inputs), to_display(recons)])

@@ -10,6 +10,8 @@ from PySide6.QtWidgets import (
     QApplication, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from latentlab.core.projection import ViewKind
+
 from .images import steady_label, to_display
 
 PALETTE = [
@@ -17,7 +19,7 @@ PALETTE = [
     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
 ]
 HOVER_PIXELS = 8  # how near the pointer must be to a point to preview it
-VIEWS = {"latent": "Latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
+VIEWS = {ViewKind.LATENT: "Latent (2-D)", ViewKind.PCA: "PCA", ViewKind.TSNE: "t-SNE"}
 
 
 def _colour(i: int) -> str:
@@ -46,7 +48,7 @@ class LatentScatter(QWidget):
     marker_moved = Signal(float, float)  # view coordinates, while dragging
     point_hovered = Signal(int)  # test index under the pointer, -1 when none
     point_clicked = Signal(int)
-    view_changed = Signal(str)  # "latent" | "pca" | "tsne"
+    view_changed = Signal(object)  # the ViewKind the user picked
     tsne_requested = Signal()
     tsne_cancel_requested = Signal()
 
@@ -128,12 +130,15 @@ class LatentScatter(QWidget):
         self._tsne_running = False
 
     # -- view state -----------------------------------------------------------------------
-    def view(self) -> str:
+    def view(self) -> ViewKind:
         return self.view_box.currentData()
 
-    def set_view(self, key: str, emit: bool = False) -> None:
+    def set_view(self, kind: ViewKind, emit: bool = False) -> None:
+        """Show ``kind`` as chosen; an AXES fallback is shown as the choice it stands in for."""
+        if kind not in VIEWS:
+            return
         self.view_box.blockSignals(not emit)
-        self.view_box.setCurrentIndex(list(VIEWS).index(key))
+        self.view_box.setCurrentIndex(list(VIEWS).index(kind))
         self.view_box.blockSignals(False)
 
     def set_views_enabled(self, latent_2d: bool) -> None:

@@ -1,0 +1,163 @@
+"""Views computed off the GUI thread: PCA refits and t-SNE layouts, written into the explorer.
+
+A PCA of 10,000 points of a 512-D latent takes about a second: on the GUI thread that was
+a frozen window after every epoch. Large fits run on one worker thread that only ever takes the
+newest request (the explorer drops older answers anyway); t-SNE runs on its own QThread,
+in chunks, with a cancel that takes effect within a chunk. Results cross back as queued
+signals and carry the generation they answer, so a stale one never replaces a newer view.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal
+
+from latentlab.core.errors import LatentlabError
+
+from ..explorer import Explorer, FitRequest, TSNERequest
+from ..workers import TRAINING_NICENESS, TSNEWorker, lower_this_threads_priority
+
+REDRAW_INTERVAL_S = 0.25  # a live t-SNE layout redraws 10,000 points: at most 4 times a second
+INLINE_FIT_VALUES = 50_000  # latents (N x D) small enough to fit within a frame on the GUI thread
+
+
+class _FitThread(threading.Thread):
+    """Fits the newest requested view; requests that were overtaken before it started are skipped."""
+
+    def __init__(self, deliver):
+        super().__init__(name="latentlab-view-fit", daemon=True)
+        self._deliver = deliver
+        self._pending: FitRequest | None = None
+        self._wake = threading.Condition()
+        self._closed = False
+
+    def submit(self, request: FitRequest) -> None:
+        with self._wake:
+            self._pending = request
+            self._wake.notify()
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        from latentlab.core.projection import fit_view
+
+        lower_this_threads_priority(TRAINING_NICENESS)
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                request, self._pending = self._pending, None
+            try:
+                self._deliver(request, fit_view(request.kind, request.latents, request.previous))
+            except (LatentlabError, ValueError, ArithmeticError) as exc:  # degenerate points: say so
+                self._deliver(request, exc)
+
+
+class ProjectionController(QObject):
+    fitted = Signal(object, object)  # FitRequest, Projection | Exception (queued from the fit thread)
+    failed = Signal(str)
+
+    def __init__(self, explorer: Explorer, parent: QObject | None = None):
+        super().__init__(parent)
+        self.explorer = explorer
+        self.fitted.connect(self._on_fitted, Qt.ConnectionType.QueuedConnection)
+        self._fits = _FitThread(lambda request, result: self.fitted.emit(request, result))
+        self._fits.start()
+        self._tsne: dict[int, tuple[QThread, TSNEWorker, threading.Event]] = {}
+        self._last_redraw = 0.0
+
+    # -- fits ---------------------------------------------------------------------------------
+    def fit(self, request: FitRequest) -> None:
+        """The explorer's ``fit`` hook: small fits at once (well under a frame), others on the fit thread."""
+        if request.latents.size <= INLINE_FIT_VALUES:
+            from latentlab.core.projection import fit_view
+
+            try:
+                result = fit_view(request.kind, request.latents, request.previous)
+            except (LatentlabError, ValueError, ArithmeticError) as exc:
+                result = exc
+            self._on_fitted(request, result)
+        else:
+            self._fits.submit(request)
+
+    def _on_fitted(self, request: FitRequest, result) -> None:
+        if isinstance(result, Exception):
+            if self.explorer.fit_is_current(request):
+                self.failed.emit(str(result) if isinstance(result, LatentlabError)
+                                 else f"The view could not be fitted to these latents ({result}).")
+            return
+        self.explorer.view_fitted(request, result)
+
+    # -- t-SNE --------------------------------------------------------------------------------
+    @property
+    def tsne_running(self) -> bool:
+        return self.explorer.tsne is not None
+
+    def start_tsne(self, request: TSNERequest | None) -> None:
+        """Run the t-SNE the explorer asked for (``Explorer.choose_view(ViewKind.TSNE)``)."""
+        if request is None:
+            return
+        cancel = threading.Event()
+        worker = TSNEWorker(request.generation, request.latents, request.init, cancel)
+        thread = QThread()
+        thread.setObjectName(f"latentlab-tsne-{request.generation}")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self._on_tsne_progress)
+        worker.failed.connect(self._on_tsne_failed)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        worker.done.connect(self._on_tsne_done)
+        self._tsne[request.generation] = (thread, worker, cancel)
+        self._last_redraw = 0.0
+        thread.start(QThread.Priority.LowPriority)
+
+    def cancel_tsne(self) -> None:
+        """Takes effect at once for the view; the worker itself stops within a chunk."""
+        for _, _, cancel in self._tsne.values():
+            cancel.set()
+        self.explorer.cancel_tsne()
+
+    def _on_tsne_progress(self, generation: int, progress) -> None:
+        now = time.monotonic()
+        if not progress.done and now - self._last_redraw < REDRAW_INTERVAL_S:
+            return
+        self._last_redraw = now
+        self.explorer.tsne_progress(generation, progress.layout, 1.0 if progress.done else progress.fraction)
+
+    def _on_tsne_failed(self, generation: int, message: str) -> None:
+        if self.explorer.tsne_failed(generation):
+            self.failed.emit(message)
+
+    def _on_tsne_done(self, generation: int) -> None:
+        entry = self._tsne.pop(generation, None)
+        if entry is not None:
+            thread, worker, _ = entry
+            thread.wait()  # its event loop is quitting; this returns at once
+            worker.deleteLater()
+            thread.deleteLater()
+        request = self.explorer.tsne
+        if request is not None and request.generation == generation:
+            self.explorer.cancel_tsne()  # it ended without a final layout (cancelled from elsewhere)
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        """Stop every worker and wait for it: nothing survives the window."""
+        for _, _, cancel in self._tsne.values():
+            cancel.set()
+        for generation, (thread, _, _) in list(self._tsne.items()):
+            thread.quit()
+            thread.wait(timeout_ms)
+            self._on_tsne_done(generation)
+        self._fits.close(timeout_ms / 1000)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tsne)
