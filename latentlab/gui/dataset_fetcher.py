@@ -20,6 +20,8 @@ from latentlab.core.errors import FetchCancelled, LatentlabError
 from latentlab.core.fetch import FETCHABLE, LABELS, FetchProgress, is_present
 from latentlab.core.paths import default_data_dir
 
+from .workers import thread_for
+
 
 class FetchWorker(QObject):
     """Runs one ``fetch`` on its thread; exactly one of succeeded / failed / cancelled, then done."""
@@ -164,17 +166,12 @@ class DatasetFetcher(QObject):
             return
         cancel = threading.Event()
         worker = FetchWorker(name, root, cancel)
-        thread = QThread()
-        thread.setObjectName("latentlab-fetch")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
+        thread = thread_for(worker, "latentlab-fetch")
         worker.progress.connect(self._on_progress)
         # Bound methods of this GUI-thread object: queued, so they run here, in order, before finished.
         worker.succeeded.connect(self._on_succeeded)
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
-        # Direct: quit from the worker's thread, so shutdown() (which blocks the GUI thread) can end.
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._cancel = thread, worker, cancel
         self._outcome, self._then, self._job = None, then, (name, root)

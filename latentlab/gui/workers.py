@@ -13,7 +13,7 @@ import traceback
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from latentlab.core.errors import LatentlabError, os_error_sentence
 
@@ -33,6 +33,20 @@ def lower_this_threads_priority(niceness: int) -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
         except OSError:
             pass  # not permitted here: run at normal priority
+
+
+def thread_for(worker: QObject, name: str) -> QThread:
+    """A QThread that runs ``worker.run`` and quits when the worker emits ``done``.
+
+    The quit is a direct connection, called on the worker's thread, so a GUI thread that
+    blocks in ``QThread.wait`` (closing, shutting down) still sees the thread end.
+    """
+    thread = QThread()
+    thread.setObjectName(name)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    return thread
 
 
 def _describe_failure(exc: BaseException) -> str:

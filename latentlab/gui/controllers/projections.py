@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 from latentlab.core.errors import LatentlabError
 
 from ..explorer import Explorer, FitRequest, TSNERequest
-from ..workers import TRAINING_NICENESS, TSNEWorker, lower_this_threads_priority
+from ..workers import TRAINING_NICENESS, TSNEWorker, lower_this_threads_priority, thread_for
 
 REDRAW_INTERVAL_S = 0.25  # a live t-SNE layout redraws 10,000 points: at most 4 times a second
 INLINE_FIT_VALUES = 50_000  # latents (N x D) small enough to fit within a frame on the GUI thread
@@ -108,13 +108,9 @@ class ProjectionController(QObject):
             return
         cancel = threading.Event()
         worker = TSNEWorker(request.generation, request.latents, request.init, cancel)
-        thread = QThread()
-        thread.setObjectName(f"latentlab-tsne-{request.generation}")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
+        thread = thread_for(worker, f"latentlab-tsne-{request.generation}")
         worker.progress.connect(self._on_tsne_progress)
         worker.failed.connect(self._on_tsne_failed)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.done.connect(self._on_tsne_done)
         self._tsne[request.generation] = (thread, worker, cancel)
         self._last_redraw = 0.0

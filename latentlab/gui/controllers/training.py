@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from latentlab.core.config import RunConfig
 from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, RunState, StepMetrics
 from latentlab.core.trainer import RunControl, train
 
-from ..workers import TrainingWorker
+from ..workers import TrainingWorker, thread_for
 
 TrainFn = Callable[..., Iterator[Any]]
 SNAPSHOT_INTERVAL_S = 0.25  # the heavy panes (scatter, gallery) redraw at most 4 times a second
@@ -52,14 +52,9 @@ class TrainingController(QObject):
         control = RunControl()
         fn = self._train_fn
         worker = TrainingWorker(lambda: fn(config, run_dir=run_dir, resume=resume, control=control), self._num_threads)
-        thread = QThread()
-        thread.setObjectName("latentlab-training")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
+        thread = thread_for(worker, "latentlab-training")
         worker.event.connect(self._on_event)
         worker.failed.connect(self.failed)
-        # Direct: quit from the worker's thread, so stop_and_wait() (which blocks the GUI thread) can end.
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker, self._control = thread, worker, control
         self._set_state(RunState.RUNNING)
