@@ -41,7 +41,7 @@ def main() -> None:
 
     def tick() -> None:
         now = time.perf_counter()
-        gaps.append(((now - last[0]) * 1000, window.controller.running, window.tsne.running))
+        gaps.append(((now - last[0]) * 1000, window.controller.running, window.projections.tsne_running))
         last[0] = now
 
     probe = QTimer()
@@ -61,7 +61,7 @@ def main() -> None:
     t0 = time.perf_counter()
     panel.start_button.click()
     wait_until(app, lambda: not window.controller.running, idle_sleep=0.002)
-    wait_until(app, lambda: not window.tsne.running, idle_sleep=0.002)
+    wait_until(app, lambda: not window.projections.busy, idle_sleep=0.002)
     probe.stop()
     total = time.perf_counter() - t0
     window.close()
