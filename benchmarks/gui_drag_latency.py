@@ -43,6 +43,7 @@ def main() -> None:
 
     app, window = app_and_window(work)
     assert window.open_run_dir(run_dir), "the run did not open"
+    wait_until(app, lambda: window.explorer.view is not None, timeout=60)  # 10,000 x 20: fitted off the GUI thread
     app.processEvents()
     points = len(window.scatter.layout_points)
     plot = window.scatter.plot
