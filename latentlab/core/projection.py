@@ -186,12 +186,20 @@ class NeighbourInverse:
 
 
 def _neighbour_mean(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Distance-weighted mean of the ``values`` of the k ``keys`` nearest each query; a key hit exactly wins."""
-    from sklearn.neighbors import NearestNeighbors
+    """Distance-weighted mean of the ``values`` of the k ``keys`` nearest each query; a key hit exactly wins.
 
+    Brute force in NumPy: the queries are a marker or a few (on the GUI thread, at every
+    t-SNE progress), where building a search tree over 10,000 latents would cost more.
+    """
     k = int(min(k, len(keys)))
-    dist, idx = NearestNeighbors(n_neighbors=k).fit(keys).kneighbors(query)
-    return _weighted_mean(dist, idx, values)
+    out = np.empty((len(query), values.shape[1]))
+    for start in range(0, len(query), 256):  # (256, N) distances at a time
+        q = query[start : start + 256]
+        d2 = (q**2).sum(1)[:, None] - 2.0 * q @ keys.T + (keys**2).sum(1)[None]
+        idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        dist = np.linalg.norm(q[:, None, :] - keys[idx], axis=2)  # exact, so a hit on a key is one
+        out[start : start + 256] = _weighted_mean(dist, idx, values)
+    return out
 
 
 def _weighted_mean(dist: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
