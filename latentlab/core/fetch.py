@@ -145,16 +145,34 @@ def fetch_command(name: str, root: str | os.PathLike) -> str:
     return f"latentlab fetch {name} --data-dir {shlex.quote(str(root))}"
 
 
+# The files each dataset's loader reads. These are the formats' own names, unchanged since
+# their publication, so the presence check needs no torchvision import: on the GUI thread
+# that import would wait for the start-up warm-up importing it beside it, a second of
+# frozen window. tests/core/test_fetch.py holds them equal to torchvision's own lists.
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+# name -> ((archive, the files it unpacks into), ...), all relative to the data root
+_LAYOUT: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "mnist": tuple((f"MNIST/raw/{f}.gz", (f"MNIST/raw/{f}",)) for f in _MNIST_FILES),
+    "fashion-mnist": tuple((f"FashionMNIST/raw/{f}.gz", (f"FashionMNIST/raw/{f}",)) for f in _MNIST_FILES),
+    "cifar10": (("cifar-10-python.tar.gz", tuple(f"cifar-10-batches-py/{f}" for f in _CIFAR10_FILES)),),
+}
+
+
 def is_present(name: str, root: str | os.PathLike) -> bool:
     """Whether loading ``name`` from ``root`` will find its files without a download.
 
     Either the unpacked files torchvision reads are there, or the archives it would
-    unpack are. Only names are checked, not checksums, so this is cheap enough for a GUI
-    thread; a damaged file is reported when the dataset is loaded.
+    unpack are. Only names are checked, not checksums, and torchvision is not imported,
+    so this is cheap enough for a GUI thread; a damaged file is reported when the
+    dataset is loaded.
     """
     if name not in FETCHABLE:
         return True
-    return all(a.unpacked_exist() or a.path.is_file() for a in _plan(name, root).archives)
+    root = Path(root).expanduser()
+    return all(
+        all((root / f).is_file() for f in unpacked) or (root / archive).is_file() for archive, unpacked in _LAYOUT[name]
+    )
 
 
 def files_exist(name: str, root: str | os.PathLike) -> bool:

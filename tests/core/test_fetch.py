@@ -433,3 +433,24 @@ def test_fetch_module_imports_without_torchvision():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr  # cheap to import from the GUI and the CLI
 
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
+def test_the_presence_check_names_the_files_torchvision_reads(tmp_path, name):
+    from latentlab.core.fetch import _LAYOUT, _plan
+
+    plan = _plan(name, tmp_path)
+    expected = {
+        (str(a.path.relative_to(tmp_path)), tuple(sorted(str(f.relative_to(tmp_path)) for f, _ in a.unpacked)))
+        for a in plan.archives
+    }
+    assert {(archive, tuple(sorted(unpacked))) for archive, unpacked in _LAYOUT[name]} == expected
+
+
+def test_the_presence_check_does_not_import_torchvision():
+    code = (
+        "import sys, tempfile; from latentlab.core.fetch import is_present; "
+        "is_present('mnist', tempfile.gettempdir()); is_present('cifar10', tempfile.gettempdir()); "
+        "sys.exit('torchvision' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
