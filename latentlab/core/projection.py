@@ -161,7 +161,12 @@ class PCAProjection:
 
 
 class NeighbourInverse:
-    """Approximate inverse of any 2-D layout: a distance-weighted mean of the k nearest latents."""
+    """Approximate inverse of any 2-D layout: a distance-weighted mean of the k nearest latents.
+
+    The neighbours are found by brute force: the queries are a marker or a grid of tiles,
+    and a t-SNE in progress makes a new layout several times a second, where building a
+    search tree for each (on the GUI thread) would cost more than every query it serves.
+    """
 
     kind = ViewKind.TSNE
     exact = False
@@ -170,16 +175,12 @@ class NeighbourInverse:
         self.layout = np.asarray(layout, dtype=np.float64)
         self.latents = np.asarray(latents, dtype=np.float64)
         self.k = int(min(k, len(self.layout)))
-        from sklearn.neighbors import NearestNeighbors
-
-        self._nn = NearestNeighbors(n_neighbors=self.k).fit(self.layout)
 
     def transform(self, latents: np.ndarray) -> np.ndarray:
         raise ConfigError("A t-SNE layout places only the points it was computed for.")
 
     def inverse(self, points: np.ndarray) -> np.ndarray:
-        dist, idx = self._nn.kneighbors(np.atleast_2d(np.asarray(points, dtype=np.float64)))
-        return _weighted_mean(dist, idx, self.latents)
+        return _neighbour_mean(np.atleast_2d(np.asarray(points, dtype=np.float64)), self.layout, self.latents, self.k)
 
     def describe(self) -> str:
         return "A 2-D layout: decoding is approximate (nearest neighbours)."
@@ -189,7 +190,7 @@ def _neighbour_mean(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: 
     """Distance-weighted mean of the ``values`` of the k ``keys`` nearest each query; a key hit exactly wins.
 
     Brute force in NumPy: the queries are a marker or a few (on the GUI thread, at every
-    t-SNE progress), where building a search tree over 10,000 latents would cost more.
+    t-SNE progress), where building a search tree over 10,000 points would cost more.
     """
     k = int(min(k, len(keys)))
     out = np.empty((len(query), values.shape[1]))
@@ -239,7 +240,9 @@ class TSNEProjection(NeighbourInverse):
     def describe(self) -> str:
         epoch = f" of epoch {self.epoch}" if self.epoch is not None else ""
         if self.partial:
-            return f"t-SNE{epoch}, {self.fraction:.0%} done: the layout still moves; decoding is approximate (nearest neighbours)."
+            # No percentage here (the progress bar shows it): a caption that changes with
+            # every partial layout would re-lay out its pane several times a second.
+            return f"t-SNE{epoch} in progress: the layout still moves; decoding is approximate (nearest neighbours)."
         return f"t-SNE{epoch}: decoding is approximate (nearest neighbours); run it again to update."
 
 

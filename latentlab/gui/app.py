@@ -88,7 +88,6 @@ def warm_up_in_background() -> None:
     def warm() -> None:
         import openTSNE  # noqa: F401
         import sklearn.decomposition  # noqa: F401 - the PCA view after the first epoch
-        import sklearn.neighbors  # noqa: F401 - the t-SNE view's approximate inverse
         import torch
         import torchvision.datasets  # noqa: F401 - the datasets; torchvision imports all its models too
 

@@ -106,6 +106,19 @@ def test_neighbour_inverse_between_points_is_a_weighted_mean_of_neighbours():
         inverse.transform(latents)
 
 
+
+def test_neighbour_inverse_finds_the_neighbours_a_search_tree_finds():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(7)
+    latents, layout = rng.normal(size=(2000, 5)), rng.normal(size=(2000, 2)) * 30
+    queries = rng.uniform(-60, 60, size=(600, 2))  # more than one block of 256
+    dist, idx = NearestNeighbors(n_neighbors=8).fit(layout).kneighbors(queries)
+    weights = 1.0 / dist
+    expected = np.einsum("nk,nkd->nd", weights / weights.sum(1, keepdims=True), latents[idx])
+    assert np.allclose(NeighbourInverse(layout, latents).inverse(queries), expected)
+
+
 # ---------------------------------------------------------------------------- t-SNE
 
 
