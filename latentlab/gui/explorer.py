@@ -251,8 +251,7 @@ class Explorer:
             self._last_tsne_layout = np.array(layout, copy=True)
             self._last_tsne_view = view
         first_layout = self.view is None or self.view.kind is not ViewKind.TSNE
-        self._show(view, first_layout)
-        self._emit(Change.TSNE)
+        self._show(view, first_layout, also=Change.TSNE)  # one notification: the panes update once
         return True
 
     def cancel_tsne(self) -> bool:
@@ -321,7 +320,7 @@ class Explorer:
         return None if self.decoder is None else self.decoder.decode(np.atleast_2d(latents))
 
     # -- internals ----------------------------------------------------------------------------
-    def _show(self, view: ShownView, first: bool) -> None:
+    def _show(self, view: ShownView, first: bool, also: Change = Change(0)) -> None:
         """Put ``view`` on screen and carry the marker over so the invariants keep holding."""
         old = self.marker
         self.view = view
@@ -347,4 +346,4 @@ class Explorer:
                 x, y = (float(v) for v in view.projection.transform(old.latent[None])[0])
             self.marker = Marker(x, y, view.projection.inverse(np.array([[x, y]]))[0], MarkerSource.DRAG)
         self._marker_kind = view.kind  # the kind of view the marker was last placed in
-        self._emit(Change.VIEW | Change.MARKER)
+        self._emit(Change.VIEW | Change.MARKER | also)

@@ -230,7 +230,7 @@ def test_a_drag_during_t_sne_decodes_through_the_shown_t_sne_view():
     # Within the scale of the test latents, unlike the PCA inverse far off the plane.
     assert np.abs(marker.latent).max() <= np.abs(request.latents).max() + 1e-9
     np.testing.assert_allclose(marker.latent, explorer.view.projection.inverse(np.array([layout[7] * 0.87]))[0])
-    assert "approximate" in explorer.view.projection.describe() and "done" in explorer.view.projection.describe()
+    assert "approximate" in explorer.view.projection.describe() and "in progress" in explorer.view.projection.describe()
 
 
 def test_a_stale_t_sne_never_replaces_a_newer_view():

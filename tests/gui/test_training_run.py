@@ -66,8 +66,12 @@ def test_short_training_run_fills_every_pane_and_saves_the_run(make_window, ui, 
     assert window.scatter.layout_points.shape == (N_TEST_DIGITS, 2)
     assert window.explorer.view.kind is ViewKind.LATENT and window.scatter.view() is ViewKind.LATENT
     np.testing.assert_allclose(window.scatter.layout_points, window.snapshot.latents)
-    shown = sum(len(item.data) for item in window.scatter.items)
-    assert shown == N_TEST_DIGITS and len(window.scatter.items) == 10  # one item (and legend entry) per digit
+    assert len(window.scatter.points.data) == N_TEST_DIGITS
+    brushes = window.scatter.points.data["brush"]
+    labels = window.explorer.contents.test_labels
+    legend_colours = [sample.opts["brush"].color().name() for sample in window.scatter.legend_samples]
+    assert [b.color().name() for b in brushes] == [legend_colours[c] for c in labels]
+    assert len(window.scatter.legend.items) == 10  # one legend entry per digit, in its points' colour
     assert window.scatter.isEnabled() and window.canvas.isEnabled()
     # Canvas: the marker's decoding, 8x8 digits.
     image = window.canvas.current_image()

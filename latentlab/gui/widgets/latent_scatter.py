@@ -57,7 +57,10 @@ class LatentScatter(QWidget):
         self.plot = pg.PlotWidget(background="#1e1e1e")
         self.plot.setAspectLocked(False)
         self.legend = self.plot.addLegend(offset=(10, 10))
-        self.items: list[pg.ScatterPlotItem] = []
+        self.points = pg.ScatterPlotItem(size=5, pen=None)
+        self.plot.addItem(self.points)
+        self.legend_samples: list[pg.ScatterPlotItem] = []
+        self._brushes = [pg.mkBrush(_colour(0))]
         self.marker = pg.TargetItem(pos=(0, 0), size=16, movable=True, pen=pg.mkPen("#ffffff", width=2),
                                     brush=pg.mkBrush(255, 255, 255, 40), symbol="crosshair")
         self.marker.setZValue(10)
@@ -126,6 +129,7 @@ class LatentScatter(QWidget):
         self.layout_points = np.zeros((0, 2))
         self._classes: tuple[str, ...] = ()
         self._labels: np.ndarray | None = None
+        self._legend_set = False
         self._hovered = -1
         self._tsne_running = False
 
@@ -151,29 +155,37 @@ class LatentScatter(QWidget):
 
     # -- points ---------------------------------------------------------------------------
     def set_points(self, layout: np.ndarray, labels: np.ndarray | None, classes: tuple[str, ...] = ()) -> None:
-        """Show ``layout`` (N, 2); one scatter item per label so each needs a single brush."""
+        """Show ``layout`` (N, 2), each point in its label's colour.
+
+        All points are one scatter item with a brush per point, set once per run: every
+        paint is then one bounds check and one batch of drawn symbols rather than one per
+        class, which matters while training and a t-SNE compete with painting for the GIL.
+        The legend shows one sample per class.
+        """
         layout = np.asarray(layout, dtype=np.float64)
         labels = None if labels is None else np.asarray(labels)
-        groups = [np.arange(len(layout))] if labels is None else [np.flatnonzero(labels == c) for c in range(
-            int(labels.max()) + 1 if len(labels) else 0)]
-        names = ["test items"] if labels is None else [
-            classes[c] if c < len(classes) else str(c) for c in range(len(groups))]
-        if len(groups) != len(self.items) or labels is None and self._labels is not None or classes != self._classes:
-            for item in self.items:
-                self.plot.removeItem(item)
-                self.legend.removeItem(item)
-            self.items = []
-            for i, name in enumerate(names):
-                item = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(_colour(i)), name=name)
-                self.plot.addItem(item)
-                self.items.append(item)
-        for item, members in zip(self.items, groups):
-            if not _move_points(item, layout[members, 0], layout[members, 1]):
-                item.setData(layout[members, 0], layout[members, 1])
+        # The same run's labels: a new epoch or a t-SNE progress moves the points, nothing else.
+        same_labels = self._legend_set and labels is self._labels and classes == self._classes
+        if not same_labels:
+            self._set_legend(labels, classes)
+        if not (same_labels and _move_points(self.points, layout[:, 0], layout[:, 1])):
+            brushes = self._brushes if labels is None else [self._brushes[c % len(self._brushes)] for c in labels]
+            self.points.setData(layout[:, 0], layout[:, 1], brush=brushes[0] if labels is None else brushes)
         self.layout_points = layout
         self._labels, self._classes = labels, classes
         if self._follow:
             self._fit()
+
+    def _set_legend(self, labels: np.ndarray | None, classes: tuple[str, ...]) -> None:
+        self.legend.clear()
+        self._legend_set = True
+        count = 1 if labels is None else max(len(classes), int(labels.max()) + 1 if len(labels) else 0)
+        self._brushes = [pg.mkBrush(_colour(i)) for i in range(max(count, 1))]
+        names = ["test items"] if labels is None else [classes[c] if c < len(classes) else str(c) for c in range(count)]
+        # Samples for the legend only: never added to the plot, they hold no points.
+        self.legend_samples = [pg.ScatterPlotItem(size=5, pen=None, brush=brush) for brush in self._brushes]
+        for sample, name in zip(self.legend_samples, names):
+            self.legend.addItem(sample, name)
 
     def fit_view(self) -> None:
         """Show all points now, and keep following them until the user pans or zooms."""
