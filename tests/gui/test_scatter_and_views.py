@@ -264,7 +264,7 @@ def test_log_scale_checkbox_switches_the_loss_axis(opened, ui, qtbot):
     toggles: list[bool] = []
     plot.log_scale_toggled.connect(toggles.append)
     plot.add_train(10_000, 40.0, 0.0, 40.0)  # a KL of exactly zero has no logarithm
-    qtbot.waitUntil(lambda: 10_000 in plot.train_curves["kl"].xData, timeout=5000)  # drawn on the linear axis
+    qtbot.waitUntil(lambda: 10_000 in ui.curve_data(plot.train_curves["kl"])[0], timeout=5000)  # drawn on the linear axis
     qtbot.mouseClick(plot.log_box, Qt.MouseButton.LeftButton)
     assert plot.log_box.isChecked() and toggles == [True]
     assert plot.plot.getPlotItem().getAxis("left").logMode
