@@ -33,6 +33,7 @@ class MarkerSource(enum.Enum):
     DRAG = "drag"  # placed in the view: its latent is the view's inverse there
     ITEM = "item"  # a test item's own latent, at that item's point
     SAMPLE = "sample"  # a draw from the prior, where the view puts it
+    CELL = "cell"  # a traversal cell's latent, where the view puts it
 
 
 @dataclass(frozen=True)
@@ -303,11 +304,17 @@ class Explorer:
         return self.marker
 
     def sample_prior(self, rng: np.random.Generator) -> Marker | None:
-        if self.view is None or self.latent_dim is None:
+        if self.latent_dim is None:
             return None
-        z = rng.standard_normal(self.latent_dim)
+        return self.place_latent(rng.standard_normal(self.latent_dim), MarkerSource.SAMPLE)
+
+    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL) -> Marker | None:
+        """Put the marker on a given latent (a prior draw, a traversal cell), where the view shows it."""
+        if self.view is None or self.latent_dim is None or np.shape(z) != (self.latent_dim,):
+            return None
+        z = np.array(z, dtype=np.float64)
         x, y = self.view.projection.transform(z[None])[0]
-        self.marker = Marker(float(x), float(y), z, MarkerSource.SAMPLE)
+        self.marker = Marker(float(x), float(y), z, source)
         self._emit(Change.MARKER)
         return self.marker
 
@@ -333,9 +340,9 @@ class Explorer:
             x, y = view.points[old.item]
             self.marker = Marker(float(x), float(y), np.array(view.latents[old.item], dtype=np.float64),
                                  MarkerSource.ITEM, old.item)
-        elif old.source is MarkerSource.SAMPLE:
+        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL):
             x, y = view.projection.transform(old.latent[None])[0]
-            self.marker = Marker(float(x), float(y), old.latent, MarkerSource.SAMPLE)
+            self.marker = Marker(float(x), float(y), old.latent, old.source)
         else:
             # Same kind of view refitted (a new epoch): the marker keeps its place among the points.
             # Another kind: it goes where the view puts its latent. Either way it decodes the inverse there.

@@ -31,11 +31,13 @@ from .decoder import LatentDecoder
 from .explorer import Change, Explorer, RunContents
 from .presenter import Presenter
 from .run_status import RunStatus
+from .traversals import TraversalPresenter
 from .widgets.control_panel import ControlPanel
 from .widgets.decode_canvas import DecodeCanvas
 from .widgets.gallery import ReconstructionGallery
 from .widgets.latent_scatter import LatentScatter
 from .widgets.loss_plot import LossPlot
+from .widgets.traversal_grid import TraversalGrid
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +67,9 @@ class MainWindow(QMainWindow):
         self.scatter = LatentScatter()
         self.canvas = DecodeCanvas()
         self.gallery = ReconstructionGallery()
+        self.traversal = TraversalGrid()
         self.presenter = Presenter(self.explorer, self.scatter, self.canvas, self.gallery, self.loss_plot)
+        self.traversals = TraversalPresenter(self.explorer, self.traversal)
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
         self._build_docks()
@@ -100,6 +104,7 @@ class MainWindow(QMainWindow):
             ("scatter", "Latent space", self.scatter, Qt.DockWidgetArea.RightDockWidgetArea),
             ("canvas", "Decoder", self.canvas, Qt.DockWidgetArea.RightDockWidgetArea),
             ("gallery", "Reconstructions", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("traversal", "Traversals", self.traversal, Qt.DockWidgetArea.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock-{key}")  # saveState needs names
@@ -110,6 +115,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["losses"], self.docks["canvas"], Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["losses"], self.docks["scatter"], Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["canvas"], self.docks["gallery"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.docks["gallery"], self.docks["traversal"], Qt.Orientation.Horizontal)
         placeholder = QWidget()
         placeholder.setMaximumSize(0, 0)
         self.setCentralWidget(placeholder)

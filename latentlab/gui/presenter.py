@@ -94,6 +94,8 @@ class Presenter:
             caption = f"test item {marker.item}: z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.SAMPLE:
             caption = f"prior sample z = [{format_latent(marker.latent)}]"
+        elif marker.source is MarkerSource.CELL:
+            caption = f"traversal cell z = [{format_latent(marker.latent)}]"
         else:
             how = "" if view.projection.exact else "  (approximate: t-SNE has no inverse; nearest neighbours' latents)"
             caption = f"z = [{format_latent(marker.latent)}]{how}"

@@ -215,6 +215,33 @@ def run_self_test(outdir: str | os.PathLike) -> int:
                 raise RuntimeError("the decoded image did not change")
             return f"decoded a {image.shape[0]}x{image.shape[1]} image"
 
+        def traversal() -> str:
+            import numpy as np
+
+            from latentlab.core.projection import ViewKind
+
+            window = state["window"]
+            shown, before = window.traversals.shown, window.traversal.updates
+            if shown is None:
+                raise RuntimeError("the traversal grid is empty")
+            rows, columns = shown.shape
+            expected = len(window.explorer.snapshot.kl_per_dim) + (2 if window.explorer.view.kind is ViewKind.PCA else 0)
+            if rows != expected:
+                raise RuntimeError(f"the grid has {rows} rows for {expected} directions")
+            x, y = window.explorer.view.points[1]
+            window.scatter.set_marker(float(x), float(y), emit=True)
+            _wait(app, lambda: window.traversal.updates > before, 10, "the grid to follow the marker")
+            z = window.explorer.marker.latent
+            row = window.traversals.shown.rows[-1]
+            held = np.delete(window.traversals.shown.latent(rows - 1, 0), row.dim)
+            if not np.allclose(held, np.delete(z, row.dim)):
+                raise RuntimeError("a traversal row does not hold the other coordinates at the marker's z")
+            target = window.traversals.shown.latent(rows - 1, columns - 1)
+            window.traversal.cell_clicked.emit(rows - 1, columns - 1)
+            if not np.allclose(window.explorer.marker.latent, target):
+                raise RuntimeError("clicking a cell did not move the marker to its latent")
+            return f"{rows} rows x {columns} columns, following the marker"
+
         def resume_run() -> str:
             window = state["window"]
             before = open_run(window.run_dir)
@@ -255,7 +282,8 @@ def run_self_test(outdir: str | os.PathLike) -> int:
         for name, fn in (
             ("open window", open_window), ("train and stop", train_and_stop), ("save and reopen run", round_trip),
             ("PCA view", pca_view), ("drag during t-SNE", drag_during_tsne), ("t-SNE view", tsne_view),
-            ("decode a point", decode_point), ("export PNG and CSV", exports), ("resume run", resume_run),
+            ("decode a point", decode_point), ("traversal", traversal), ("export PNG and CSV", exports),
+            ("resume run", resume_run),
             ("close window", close_window),
         ):
             if not checks.run(name, fn) and name in ("open window", "train and stop"):
