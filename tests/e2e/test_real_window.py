@@ -213,13 +213,14 @@ def test_dragging_the_marker_in_the_real_window_changes_the_decoded_image(app, t
     areas = _plot_areas(before)
     scatter = next((b for b in areas if _contains(b, *marker)), None)
     assert scatter is not None, f"the marker at {marker} is not inside a plot: {areas}"
-    # Below the top row of panes: Decoder (left) and Reconstructions (right); the Decoder's
-    # interpolation strip sits under its image view, so take the upper of the left-most two.
+    # Below the top row of panes: Decoder (left), Reconstructions, Traversals (right); the
+    # Decoder's interpolation strip sits under its image view, so take the upper of the left-most two.
     lower = sorted((b for b in areas if b[1] > scatter[3]), key=lambda b: (b[0], b[1]))
-    assert len(lower) >= 2, f"cannot find the Decoder and Reconstructions panes: {areas}"
+    assert len(lower) >= 3, f"cannot find the Decoder, Reconstructions and Traversals panes: {areas}"
     decoder = lower[0]
-    gallery = max(lower, key=lambda b: b[0])
-    assert decoder[2] <= scatter[0] and gallery[0] >= decoder[2], (decoder, gallery, scatter)
+    traversal = max(lower, key=lambda b: b[0])
+    gallery = max((b for b in lower if b[2] <= traversal[0]), key=lambda b: b[0])
+    assert decoder[2] <= scatter[0] and decoder[2] <= gallery[0] < traversal[0], (decoder, gallery, traversal, scatter)
 
     # Drag the marker ~100 px towards the middle of the scatter, in steps, with the real mouse.
     mx, my = marker
@@ -259,6 +260,7 @@ def test_dragging_the_marker_in_the_real_window_changes_the_decoded_image(app, t
         time.sleep(0.5)
 
     assert np.array_equal(_crop(after, gallery), _crop(before, gallery)), "the drag should not touch the gallery"
+    assert np.any(_crop(after, traversal) != _crop(before, traversal)), "the traversal grid should follow the marker"
     assert app.poll() is None, f"the app died:\n{_log(app)}"
 
     # Quit with the keyboard, as a person would: the app ends on its own, cleanly.

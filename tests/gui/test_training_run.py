@@ -12,12 +12,12 @@ from latentlab.core.projection import ViewKind
 N_TEST_DIGITS = 359  # the digits test split: 20% of 1797 items
 
 
-def test_window_opens_on_defaults_with_four_panes_and_start_enabled(make_window):
+def test_window_opens_on_defaults_with_its_panes_and_start_enabled(make_window):
     window = make_window()
     assert window.windowTitle() == "latentlab"
     assert window.panel.dataset.currentData() == "digits"
     assert not window.panel.data_dir.isEnabled()  # digits needs no folder
-    assert set(window.docks) == {"controls", "losses", "scatter", "canvas", "gallery"}
+    assert set(window.docks) == {"controls", "losses", "scatter", "canvas", "gallery", "traversal"}
     for key, dock in window.docks.items():
         assert dock.isVisible(), key
         assert dock.widget().isVisible(), key
