@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from .images import steady_label, to_display
+from .images import steady_label, tile, to_display
 
 PAD = 1  # pixels between tiles
 UNUSED_DIMMING = 0.3  # an unused dimension's row is shown this bright
@@ -64,15 +64,13 @@ class TraversalGrid(QWidget):
 
     def set_tiles(self, tiles: np.ndarray, columns: int, labels: list[str], active: list[bool], caption: str) -> None:
         """``tiles``: (rows * columns, C, H, W) in [0, 1], row-major; ``active[r]`` False greys row r."""
-        shown = to_display(tiles)
+        shown = to_display(tiles).copy()  # a copy: the unused rows are dimmed in place
         rows = len(labels)
         h, w = shown.shape[1:3]
-        mosaic = np.full((rows * (h + PAD) - PAD, columns * (w + PAD) - PAD) + shown.shape[3:], 0.2, np.float32)
-        grid = shown.reshape((rows, columns) + shown.shape[1:])
         for r in range(rows):
-            row = grid[r] if active[r] else grid[r] * UNUSED_DIMMING
-            for c in range(columns):
-                mosaic[r * (h + PAD): r * (h + PAD) + h, c * (w + PAD): c * (w + PAD) + w] = row[c]
+            if not active[r]:
+                shown[r * columns:(r + 1) * columns] *= UNUSED_DIMMING
+        mosaic = tile(shown, columns, pad=PAD, fill=0.2)
         self.image.setImage(mosaic, autoLevels=False, levels=(0, 1))
         if (rows, columns) != self._shape or (h, w) != self._tile:
             self._shape, self._tile = (rows, columns), (h, w)
