@@ -27,6 +27,8 @@ class Change(enum.Flag):
     MARKER = enum.auto()  # the marker and the latent it decodes
     ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
     TSNE = enum.auto()  # a t-SNE started, progressed, finished or was cancelled
+    SELECTION = enum.auto()  # the selected point sets A/B, or the direction built from them
+    INPUTS = enum.auto()  # the user's own encoded images, or their scores
 
 
 class MarkerSource(enum.Enum):

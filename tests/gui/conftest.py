@@ -98,6 +98,30 @@ def cli_run(tmp_path_factory) -> Path:
     return out
 
 
+def _train_cli(out: Path, *args: str) -> Path:
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "latentlab", "train", "--out", str(out), "--device", "cpu", "--quiet", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def run16(tmp_path_factory) -> Path:
+    """Digits, a 16-D latent, 30 epochs: some dimensions in use, others collapsed (seeded, so always the same)."""
+    return _train_cli(tmp_path_factory.mktemp("run16") / "run", "--epochs", "30", "--hidden", "64",
+                      "--latent-dim", "16", "--lr", "3e-3")
+
+
+@pytest.fixture(scope="session")
+def run2(tmp_path_factory) -> Path:
+    """Digits, a 2-D latent, 20 epochs: the view is the latent itself, so every inverse is exact."""
+    return _train_cli(tmp_path_factory.mktemp("run2") / "run", "--epochs", "20", "--hidden", "64",
+                      "--latent-dim", "2", "--lr", "3e-3")
+
+
 # -- helpers a test calls like a person would act ------------------------------------------------
 class UI:
     """Acting on the app as a person would: typing into fields, clicking, dragging."""

@@ -3,32 +3,10 @@ view's axes), following the marker, and a click on a cell moving the marker ther
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
-import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from latentlab.core.traversal import ACTIVE_NATS
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def run16(tmp_path_factory) -> Path:
-    """Digits, a 16-D latent, 30 epochs: some dimensions in use, others collapsed (seeded, so always the same)."""
-    out = tmp_path_factory.mktemp("traversal") / "run"
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    result = subprocess.run(
-        [sys.executable, "-m", "latentlab", "train", "--out", str(out), "--epochs", "30", "--hidden", "64",
-         "--latent-dim", "16", "--lr", "3e-3", "--device", "cpu", "--quiet"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    return out
 
 
 def row_change(window, row: int) -> float:
