@@ -73,7 +73,18 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     apply_theme(app)
+    collect_garbage_on_this_thread(app)
     return app
+
+
+def collect_garbage_on_this_thread(app: QApplication) -> None:
+    """Python's cycle collector runs on whichever thread happens to allocate; on the training
+    thread it would destroy collected Qt widgets off the GUI thread, which deadlocks on the GIL
+    inside Qt. pyqtgraph's collector turns the automatic one off and collects on a GUI timer."""
+    if getattr(app, "_latentlab_gc", None) is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._latentlab_gc = GarbageCollector(interval=0.5)
 
 
 def warm_up_in_background() -> None:

@@ -18,7 +18,7 @@ from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit
 
-from latentlab.gui.app import apply_theme
+from latentlab.gui.app import apply_theme, collect_garbage_on_this_thread
 from latentlab.gui.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +30,7 @@ THREAD_WARNINGS = ("QThread: Destroyed while thread", "QThread::wait: Thread tri
 @pytest.fixture(scope="session", autouse=True)
 def _theme(qapp):
     apply_theme(qapp)
+    collect_garbage_on_this_thread(qapp)  # as the app does: never on a worker thread
 
 
 @pytest.fixture(autouse=True)

@@ -42,12 +42,19 @@ def test_signals_and_slots_keep_reference_counts_of_true_and_none(qapp, qtbot):
     qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)
     # Earlier tests' garbage, freed meanwhile, would release references to None of its own.
     gc.collect()
+    was_enabled = gc.isenabled()  # off already where the app collects on its own timer
+    collector = getattr(qapp, "_latentlab_gc", None)
+    if collector is not None:
+        collector.timer.stop()  # its collections would free references to None meanwhile
     gc.disable()
     try:
         none_before, start = sys.getrefcount(None), len(ticks)
         qtbot.waitUntil(lambda: len(ticks) >= start + 500, timeout=10_000)
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
+        if collector is not None:
+            collector.timer.start()
     timer.stop()
     calls = len(ticks) - start
     none_lost = none_before - sys.getrefcount(None)
