@@ -289,7 +289,7 @@ def _progress_bar(epoch: int, epochs: int, steps: int):
 
 
 def _evaluate(args) -> int:
-    from latentlab.core.checkpoint import open_run
+    from latentlab.core.checkpoint import open_run, record_evaluation
     from latentlab.core.evaluate import evaluate
     from latentlab.core.trainer import resolve_device
 
@@ -299,6 +299,9 @@ def _evaluate(args) -> int:
     model = run.load_model(resolve_device(args.device))
     images, _ = run.load_testset()
     result = evaluate(model, images, iw_samples=args.iw_samples)
+    if result.nll is not None:  # kept beside the checkpoint it scores, for the app to show
+        record_evaluation(run.run_dir, run.step, {"nll": result.nll, "neg_elbo": result.total,
+                                                  "iw_samples": result.iw_samples, "n_items": result.n_items})
     if args.json:
         print(json.dumps({**result.to_dict(), "epoch": run.epoch, "step": run.step}))
     else:

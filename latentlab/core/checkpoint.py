@@ -56,7 +56,7 @@ from safetensors.torch import save as st_save_torch
 from .config import RunConfig
 from .errors import CheckpointError, LatentlabError
 from .events import EpochSnapshot
-from .model import VAE, build_model, check_model_size
+from .model import VAE, build_model, check_model_size, is_decoder_key
 
 FORMAT = "latentlab-run"
 VERSION = 1
@@ -171,6 +171,8 @@ class Checkpoint:
     classes: tuple[str, ...]
     history: dict[str, list[dict[str, float]]]
     files: dict[str, str]
+    # The test NLL of this checkpoint's model, once computed (``record_evaluation``): numbers by name.
+    evaluation: dict[str, float] | None = None
     _open: _OpenFiles | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:
@@ -262,12 +264,13 @@ class Checkpoint:
     def load_epoch_snapshot(self) -> EpochSnapshot:
         """The saved snapshot with its decoder weights, read without building a model."""
         weights = self._weights(st_load_numpy)
-        decoder = {k: v for k, v in weights.items() if k.startswith("decoder.") or k == "log_sigma"}
+        decoder = {k: v for k, v in weights.items() if is_decoder_key(k)}
+        encoder = {k: v for k, v in weights.items() if not is_decoder_key(k)}
         if not any(k.startswith("decoder.") for k in decoder):
             raise CheckpointError(f"The weights in {self.run_dir} hold no decoder; the run is damaged.")
         arrays = self.load_snapshot()
         try:
-            snap = EpochSnapshot.from_arrays(arrays, decoder, epoch=self.epoch, step=self.step)
+            snap = EpochSnapshot.from_arrays(arrays, decoder, epoch=self.epoch, step=self.step, encoder_state=encoder)
         except (KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(f"The snapshot in {self.run_dir} lacks {exc}; the run is damaged.") from None
         self._check_snapshot(snap)
@@ -488,7 +491,36 @@ def _parse_run_file(raw: bytes, meta_path: Path, run_dir: Path) -> Checkpoint:
         classes=tuple(classes),
         history={"steps": [], "epochs": [], **{k: list(v) for k, v in history.items()}},
         files={k: files[k] for k in _FILE_KEYS},
+        evaluation=_parse_evaluation(meta.get("evaluation"), step),
     )
+
+
+def _parse_evaluation(value, step: int) -> dict[str, float] | None:
+    """The recorded evaluation, if it is one of this very checkpoint; anything else is ignored, not fatal."""
+    ok = isinstance(value, dict) and value.get("step") == step and all(_is_number(v) for v in value.values())
+    return dict(value) if ok else None
+
+
+def record_evaluation(run_dir: str | os.PathLike, step: int, values: dict[str, float]) -> bool:
+    """Keep ``values`` (the test NLL and how it was estimated) in run.json, for the checkpoint at ``step``.
+
+    Holds the run's lock while it rewrites run.json, so it never races a trainer; returns False,
+    writing nothing, when the run is being trained or has moved on to another checkpoint.
+    """
+    run_dir = Path(run_dir)
+    try:
+        with RunLock(run_dir):
+            meta_path = run_dir / RUN_FILE
+            meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+            if not isinstance(meta, dict) or meta.get("step") != step:
+                return False
+            meta["evaluation"] = {**{k: float(v) for k, v in values.items()}, "step": step}
+            atomic_write(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+            return True
+    except (LatentlabError, ValueError):  # locked by a trainer, or run.json unreadable: keep nothing
+        return False
+    except OSError as exc:
+        raise CheckpointError(f"Could not record the evaluation in {run_dir} ({exc.strerror or exc}).") from None
 
 
 def _is_int(value) -> bool:

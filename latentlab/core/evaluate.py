@@ -76,11 +76,31 @@ def _rows_per_chunk(model: VAE) -> int:
 def importance_sampled_nll(
     model: VAE, images: torch.Tensor, *, samples: int = 100, seed: int = 0, max_rows: int | None = None
 ) -> float:
-    """Mean -log p(x) in nats per image, estimated with ``samples`` importance samples each.
+    """Mean -log p(x) in nats per image, estimated with ``samples`` importance samples each."""
+    return float(item_scores(model, images, samples=samples, seed=seed, max_rows=max_rows).nll.mean())
+
+
+@dataclass(frozen=True)
+class ItemScores:
+    """Per item: the posterior, the -ELBO and the importance-sampled NLL, all from the same K samples."""
+
+    mu: torch.Tensor  # (N, D)
+    logvar: torch.Tensor  # (N, D)
+    neg_elbo: torch.Tensor  # (N,) mean over the K samples of -log p(x|z), plus the KL in closed form
+    nll: torch.Tensor  # (N,) -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)
+
+
+@torch.no_grad()
+def item_scores(
+    model: VAE, images: torch.Tensor, *, samples: int = 100, seed: int = 0, max_rows: int | None = None,
+    progress=None,
+) -> ItemScores:
+    """Score each of ``images`` (uint8) with ``samples`` importance samples; results on the CPU.
 
     At most ``max_rows`` decoder rows are in memory at once (by default, as many as fit a fixed
     budget for this model): items are batched when K is small, and K itself is chunked when it
-    is larger than that, with the log-sum-exp accumulated over the chunks.
+    is larger than that, with the log-sum-exp accumulated over the chunks. ``progress(done, n)``
+    is called after each batch of items; it may raise to stop early.
     """
     _check_iw_samples(samples, low=1)
     model.eval()
@@ -89,12 +109,14 @@ def importance_sampled_nll(
     max_rows = max_rows or _rows_per_chunk(model)
     items_per_batch = max(1, max_rows // samples)
     k_per_chunk = min(samples, max_rows)
-    total = 0.0
-    for start in range(0, images.shape[0], items_per_batch):
+    n = images.shape[0]
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for start in range(0, n, items_per_batch):
         x = to_float(images[start : start + items_per_batch].to(device))  # (B, C, H, W)
         mu, logvar = model.encode(x)  # (B, D)
         b = x.shape[0]
         log_sum = None  # (B,) log sum_k w_k over the chunks so far
+        recon_sum = torch.zeros(b, device=device)
         for k0 in range(0, samples, k_per_chunk):
             k = min(k_per_chunk, samples - k0)
             # Item-major (B, K, D), as elbo_parts' (B, D) is: K = 1 draws the same z from the same seed.
@@ -108,9 +130,14 @@ def importance_sampled_nll(
             log_qz_x = _gaussian_log_density(z, mu_k, logvar_k)
             chunk = torch.logsumexp(log_px_z + log_pz - log_qz_x, dim=1)  # (B,)
             log_sum = chunk if log_sum is None else torch.logaddexp(log_sum, chunk)
-        log_px = log_sum - math.log(samples)
-        total += -log_px.sum().item()
-    return total / images.shape[0]
+            recon_sum -= log_px_z.sum(dim=1)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+        nll = -(log_sum - math.log(samples))
+        parts.append(tuple(t.cpu() for t in (mu, logvar, recon_sum / samples + kl, nll)))
+        if progress is not None:
+            progress(min(start + b, n), n)
+    mu, logvar, neg_elbo, nll = (torch.cat([p[i] for p in parts]) for i in range(4))
+    return ItemScores(mu, logvar, neg_elbo, nll)
 
 
 def _check_iw_samples(samples, *, low: int) -> None:

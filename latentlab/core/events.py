@@ -84,6 +84,8 @@ class EpochSnapshot:
     worst_indices: np.ndarray  # (P,) test indices with the highest reconstruction loss
     worst_recons: np.ndarray  # (P, C, H, W)
     decoder_state: dict[str, np.ndarray] = field(repr=False)  # enough to decode on another thread
+    # With the decoder's, enough to encode the user's own images and score them (their NLL).
+    encoder_state: dict[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
 
     ARRAYS: ClassVar[tuple[str, ...]] = (
@@ -99,7 +101,8 @@ class EpochSnapshot:
 
     @classmethod
     def from_arrays(
-        cls, arrays: dict[str, np.ndarray], decoder_state: dict[str, np.ndarray], *, epoch: int, step: int
+        cls, arrays: dict[str, np.ndarray], decoder_state: dict[str, np.ndarray], *, epoch: int, step: int,
+        encoder_state: dict[str, np.ndarray] | None = None,
     ) -> EpochSnapshot:
         """The inverse of ``to_arrays``; KeyError or ValueError when an array is missing or malformed."""
         recon, kl, total = (float(v) for v in arrays["test_parts"])
@@ -107,7 +110,13 @@ class EpochSnapshot:
             epoch=epoch, step=step, test_recon=recon, test_kl=kl, test_total=total,
             **{name: frozen_array(arrays[name]) for name in cls.ARRAYS},
             decoder_state=MappingProxyType({k: frozen_array(v) for k, v in decoder_state.items()}),
+            encoder_state=MappingProxyType({k: frozen_array(v) for k, v in (encoder_state or {}).items()}),
         )
+
+    @property
+    def model_state(self) -> dict[str, np.ndarray]:
+        """The whole model's weights (empty of the encoder when the snapshot carries none)."""
+        return {**self.encoder_state, **self.decoder_state}
 
 
 @dataclass(frozen=True)

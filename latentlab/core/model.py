@@ -61,9 +61,18 @@ class VAE(nn.Module):
 
     def decoder_state(self) -> dict[str, torch.Tensor]:
         """The parameters ``decode`` needs, as detached CPU copies: safe to hand to another thread."""
-        keys = [k for k in self.state_dict() if k.startswith("decoder.") or k == "log_sigma"]
         state = self.state_dict()
-        return {k: state[k].detach().to("cpu", copy=True) for k in keys}
+        return {k: state[k].detach().to("cpu", copy=True) for k in state if is_decoder_key(k)}
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """The parameters ``encode`` needs (everything ``decoder_state`` leaves out), as detached CPU copies."""
+        state = self.state_dict()
+        return {k: state[k].detach().to("cpu", copy=True) for k in state if not is_decoder_key(k)}
+
+
+def is_decoder_key(name: str) -> bool:
+    """Whether a state-dict entry belongs to the decoder (with the Gaussian likelihood's sigma)."""
+    return name.startswith("decoder.") or name == "log_sigma"
 
 
 class MLPVAE(VAE):
@@ -202,6 +211,14 @@ def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], state: di
     with torch.device("meta"):
         model = build_model(cfg, image_shape)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    if unexpected or any(k.startswith("decoder.") or k == "log_sigma" for k in missing):
+    if unexpected or any(is_decoder_key(k) for k in missing):
         raise ValueError(f"decoder state does not fit the model: missing {missing}, unexpected {unexpected}")
+    return model.eval()
+
+
+def build_from_state(cfg: ModelConfig, image_shape: tuple[int, int, int], state: dict[str, torch.Tensor]) -> VAE:
+    """A whole model in eval mode holding ``state`` (decoder and encoder), built without random weights."""
+    with torch.device("meta"):
+        model = build_model(cfg, image_shape)
+    model.load_state_dict(state, strict=True, assign=True)  # a missing or foreign key is a bug: raise
     return model.eval()

@@ -152,6 +152,7 @@ def snapshot(
     decoded = model.decode_mean(torch.cat([mu[probe_t], mu[worst]]))
     model.train(was_training)
     decoder_state = MappingProxyType({k: frozen_array(v) for k, v in model.decoder_state().items()})
+    encoder_state = MappingProxyType({k: frozen_array(v) for k, v in model.encoder_state().items()})
     return EpochSnapshot(
         epoch=epoch,
         step=step,
@@ -167,6 +168,7 @@ def snapshot(
         worst_indices=frozen_array(worst),
         worst_recons=frozen_array(decoded[len(probe) :]),
         decoder_state=decoder_state,  # type: ignore[arg-type]
+        encoder_state=encoder_state,  # type: ignore[arg-type]
     )
 
 

@@ -182,8 +182,8 @@ def test_resume_through_the_cli_is_bitwise_equal_to_one_long_run(cli, tmp_path):
     assert_same_weights(a, b)
 
 
-def test_evaluate_json_prints_one_object_with_the_loss_parts(cli, trained_run):
-    proc = cli.ok("evaluate", trained_run, "--iw-samples", "20", "--json")
+def test_evaluate_json_prints_one_object_with_the_loss_parts(cli, run_copy):
+    proc = cli.ok("evaluate", run_copy, "--iw-samples", "20", "--json")
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
@@ -193,6 +193,9 @@ def test_evaluate_json_prints_one_object_with_the_loss_parts(cli, trained_run):
     assert result["total"] == pytest.approx(result["recon"] + result["kl"])
     assert result["nll"] < result["total"]
     assert (result["iw_samples"], result["n_items"], result["epoch"]) == (20, 359, 30)
+    # Kept beside the checkpoint it scored, for the app to show when it opens the run.
+    kept = open_run(run_copy).evaluation
+    assert kept["nll"] == pytest.approx(result["nll"]) and kept["iw_samples"] == 20 and kept["step"] == result["step"]
 
 
 def test_ctrl_c_stops_training_with_a_checkpoint_that_resumes(cli, tmp_path):
@@ -296,10 +299,10 @@ def test_main_shows_progress_unless_quiet(tmp_path, capsys):
     assert open_run(tmp_path / "run").config.train.kl_warmup_epochs == 1.0
 
 
-def test_main_evaluate_prints_a_readable_table(trained_run, capsys):
+def test_main_evaluate_prints_a_readable_table(run_copy, capsys):
     from latentlab.cli import main
 
-    assert main(["evaluate", str(trained_run), "--iw-samples", "3", "--device", "cpu"]) == 0
+    assert main(["evaluate", str(run_copy), "--iw-samples", "3", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "reconstruction" in out and "-ELBO" in out and "NLL (K=3" in out and "359 test items" in out
 
