@@ -82,6 +82,7 @@ class ExplorerMachine(RuleBasedStateMachine):
         self.dim, self.n, self.epoch = dim, n, 0
         self.explorer.load(contents(dim, n))
         assert self.explorer.view is None and self.explorer.marker is None and self.explorer.snapshot is None
+        assert self.explorer.selections == {} and self.explorer.direction is None
 
     @precondition(lambda self: self.explorer.contents is not None)
     @rule(scale=st.floats(0.1, 5.0), deliver_fit=st.booleans())
@@ -153,6 +154,27 @@ class ExplorerMachine(RuleBasedStateMachine):
         self.explorer.set_endpoint(which)
         if self.explorer.marker is not None:
             np.testing.assert_array_equal(self.explorer.endpoints[which], self.explorer.marker.latent)
+
+    @precondition(lambda self: self.explorer.snapshot is not None)
+    @rule(which=st.sampled_from(["A", "B"]), indices=st.lists(st.integers(-2, 13), max_size=6))
+    def select_points(self, which, indices):
+        chosen = self.explorer.select_points(which, indices)
+        valid = sorted({i for i in indices if 0 <= i < self.n})  # out-of-range indices are dropped
+        assert (chosen is None) == (not valid) and (which in self.explorer.selections) == bool(valid)
+        if valid:
+            assert chosen.indices.tolist() == valid
+
+    @rule(t=st.floats(-3, 3), then=st.floats(-3, 3))
+    def walk_along_the_direction(self, t, then):
+        direction = self.explorer.direction
+        marker = self.explorer.move_along_direction(t)
+        assert (marker is None) == (direction is None)
+        if marker is not None:
+            event("walked along a direction")
+            assert marker.source is MarkerSource.DIRECTION and self.explorer.direction_offset == t
+            np.testing.assert_allclose(marker.latent, direction.origin + t * direction.unit)
+            again = self.explorer.move_along_direction(then)  # from the same origin, not from where t went
+            np.testing.assert_allclose(again.latent - direction.origin, then * direction.unit, atol=1e-9)
 
     # -- invariants --------------------------------------------------------------------------------
     @invariant()
