@@ -4,7 +4,9 @@ Qt-free (a test in tests/core holds it to that): the panes are views of this mod
 controllers write the results of their threads into it, and every change is announced to
 subscribers as a ``Change``. The view drawn and the inverse a drag uses are the same
 ``Projection`` object, whatever is in flight, so what is shown and what a drag decodes
-can never disagree.
+can never disagree. Selections A/B are test items by index, so they outlive view changes
+and epochs (their direction is recomputed from each snapshot's latents); another run
+forgets them with everything else.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from latentlab.core.directions import Direction, Selection, direction_from
 from latentlab.core.events import EpochSnapshot, RunStarted
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
 
@@ -36,6 +39,8 @@ class MarkerSource(enum.Enum):
     ITEM = "item"  # a test item's own latent, at that item's point
     SAMPLE = "sample"  # a draw from the prior, where the view puts it
     CELL = "cell"  # a traversal cell's latent, where the view puts it
+    DIRECTION = "direction"  # moved along the selections' direction from a fixed origin, where the view puts it
+    INPUT = "input"  # one of the user's own images: its posterior mean, where the view puts it
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,8 @@ class Explorer:
         self.chosen = ViewKind.PCA  # what the user asked for; the view may be on its way
         self.marker: Marker | None = None
         self.endpoints: dict[str, np.ndarray] = {}
+        self.selections: dict[str, Selection] = {}  # "A"/"B": test items by index, so they outlive views
+        self._walk: tuple[np.ndarray, float] | None = None  # the direction slider's (origin, t)
         self.tsne: TSNERequest | None = None  # the t-SNE in flight, if any
         self._last_pca: PCAProjection | None = None
         self._last_tsne_layout: np.ndarray | None = None
@@ -150,6 +157,10 @@ class Explorer:
     def _emit(self, change: Change) -> None:
         for callback in list(self._subscribers):
             callback(change)
+
+    def notify(self, change: Change) -> None:
+        """Announce a change of a model kept beside this one (the scores of ``gui/scores.py``)."""
+        self._emit(change)
 
     # -- loading: the one way in ----------------------------------------------------------
     def load(self, contents: RunContents, snapshot: EpochSnapshot | None = None, decoder=None) -> None:
@@ -310,13 +321,14 @@ class Explorer:
             return None
         return self.place_latent(rng.standard_normal(self.latent_dim), MarkerSource.SAMPLE)
 
-    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL) -> Marker | None:
-        """Put the marker on a given latent (a prior draw, a traversal cell), where the view shows it."""
+    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL,
+                     item: int | None = None) -> Marker | None:
+        """Put the marker on a given latent (a prior draw, a traversal cell, an input), where the view shows it."""
         if self.view is None or self.latent_dim is None or np.shape(z) != (self.latent_dim,):
             return None
         z = np.array(z, dtype=np.float64)
         x, y = self.view.projection.transform(z[None])[0]
-        self.marker = Marker(float(x), float(y), z, source)
+        self.marker = Marker(float(x), float(y), z, source, item)
         self._emit(Change.MARKER)
         return self.marker
 
@@ -327,6 +339,56 @@ class Explorer:
 
     def decode(self, latents: np.ndarray) -> np.ndarray | None:
         return None if self.decoder is None else self.decoder.decode(np.atleast_2d(latents))
+
+    # -- selections and the direction they define -------------------------------------------
+    def select_points(self, which: str, indices, name: str | None = None) -> Selection | None:
+        """Make set ``which`` ("A" or "B") these test items, named ``name`` (else the set's own
+        letter); no items at all forgets the set."""
+        if self.snapshot is None or which not in ("A", "B"):
+            return None
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        indices = indices[(indices >= 0) & (indices < len(self.snapshot.latents))]
+        selection = Selection(indices, name or which) if len(indices) else None
+        if selection is None:
+            self.selections.pop(which, None)
+        else:
+            self.selections[which] = selection
+        self._emit(Change.SELECTION)
+        return selection
+
+    def select_class(self, which: str, c: int) -> Selection | None:
+        contents = self.contents
+        if contents is None or contents.test_labels is None:
+            return None
+        name = contents.classes[c] if 0 <= c < len(contents.classes) else str(c)
+        return self.select_points(which, np.flatnonzero(np.asarray(contents.test_labels) == c), name)
+
+    def clear_selections(self) -> None:
+        if self.selections:
+            self.selections = {}
+            self._emit(Change.SELECTION)
+
+    @property
+    def direction_offset(self) -> float | None:
+        """How far (prior σ) the direction slider moved the marker from its origin, while it is there."""
+        walked = self.marker is not None and self.marker.source is MarkerSource.DIRECTION
+        return self._walk[1] if walked and self._walk is not None else None
+
+    @property
+    def direction(self) -> Direction | None:
+        """The selections' direction from the marker; while the slider walks it, from where the walk began."""
+        if self.snapshot is None or self.marker is None or not self.selections:
+            return None
+        origin = self._walk[0] if self.direction_offset is not None else self.marker.latent
+        return direction_from(self.snapshot.latents, self.selections.get("A"), self.selections.get("B"), origin)
+
+    def move_along_direction(self, t: float) -> Marker | None:
+        """Put the marker t prior σ along the direction from its origin, which stays put while t changes."""
+        direction = self.direction
+        if direction is None:
+            return None
+        self._walk = (direction.origin, float(t))  # before the marker moves: its subscribers read it
+        return self.place_latent(direction.at(t), MarkerSource.DIRECTION)
 
     # -- internals ----------------------------------------------------------------------------
     def _show(self, view: ShownView, first: bool, also: Change = Change(0)) -> None:
@@ -342,9 +404,9 @@ class Explorer:
             x, y = view.points[old.item]
             self.marker = Marker(float(x), float(y), np.array(view.latents[old.item], dtype=np.float64),
                                  MarkerSource.ITEM, old.item)
-        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL):
+        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION, MarkerSource.INPUT):
             x, y = view.projection.transform(old.latent[None])[0]
-            self.marker = Marker(float(x), float(y), old.latent, old.source)
+            self.marker = Marker(float(x), float(y), old.latent, old.source, old.item)
         else:
             # Same kind of view refitted (a new epoch): the marker keeps its place among the points.
             # Another kind: it goes where the view puts its latent. Either way it decodes the inverse there.

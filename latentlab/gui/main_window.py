@@ -28,7 +28,10 @@ from .controllers.projections import ProjectionController
 from .controllers.training import TrainingController
 from .dataset_fetcher import DatasetFetcher
 from .decoder import LatentDecoder
+from .directions import DirectionsPresenter
 from .explorer import Change, Explorer, RunContents
+from .manifold import ManifoldPresenter
+from .posteriors import PosteriorPresenter
 from .presenter import Presenter
 from .run_status import RunStatus
 from .traversals import TraversalPresenter
@@ -70,6 +73,9 @@ class MainWindow(QMainWindow):
         self.traversal = TraversalGrid()
         self.presenter = Presenter(self.explorer, self.scatter, self.canvas, self.gallery, self.loss_plot)
         self.traversals = TraversalPresenter(self.explorer, self.traversal)
+        self.directions = DirectionsPresenter(self.explorer, self.scatter, self.canvas)  # selections, slider, A-B path
+        self.manifold = ManifoldPresenter(self.explorer, self.scatter)  # the view tiled with its decodings
+        self.posteriors = PosteriorPresenter(self.explorer, self.scatter)  # hovered ellipses, points by σ
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
         self._build_docks()
@@ -354,6 +360,7 @@ class MainWindow(QMainWindow):
             return
         self.fetcher.shutdown()  # a download in flight is cancelled; its partial file removed
         self.projections.shutdown()
+        self.manifold.shutdown()
         self._save_settings()
         event.accept()
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from latentlab.core.projection import ViewKind
 
+from .directions import strip_latents
 from .explorer import Change, Explorer, MarkerSource
 
 
@@ -26,6 +27,7 @@ class Presenter:
         scatter.point_hovered.connect(lambda i: self.preview(i, "Hovering"))
         gallery.worst_toggled.connect(lambda _: self._update_gallery())
         canvas.steps_changed.connect(lambda _: self._update_strip())
+        canvas.path_kind_changed.connect(lambda _: self._update_strip())
 
     def _on_change(self, change: Change) -> None:
         if Change.RUN in change:
@@ -96,6 +98,12 @@ class Presenter:
             caption = f"prior sample z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.CELL:
             caption = f"traversal cell z = [{format_latent(marker.latent)}]"
+        elif marker.source is MarkerSource.INPUT:
+            caption = f"your image {marker.item}: its posterior mean z = [{format_latent(marker.latent)}]"
+        elif marker.source is MarkerSource.DIRECTION:
+            along = self.explorer.direction
+            caption = (f"{self.explorer.direction_offset:+.2f} σ along {along.label if along else 'the direction'}: "
+                       f"z = [{format_latent(marker.latent)}]")
         else:
             how = "" if view.projection.exact else "  (approximate: t-SNE has no inverse; nearest neighbours' latents)"
             caption = f"z = [{format_latent(marker.latent)}]{how}"
@@ -113,13 +121,12 @@ class Presenter:
                                f"Epoch {snap.epoch}: {what}, inputs above reconstructions")
 
     def _update_strip(self) -> None:
-        ends = self.explorer.endpoints
-        if self.explorer.decoder is None or len(ends) < 2:
+        steps, kind = self.canvas.steps.value(), self.canvas.path_kind()
+        z = strip_latents(self.explorer, steps, kind)  # the path drawn on the scatter goes through these too
+        if self.explorer.decoder is None or z is None:
             return
-        steps = self.canvas.steps.value()
-        t = np.linspace(0.0, 1.0, steps)[:, None]
-        z = (1 - t) * ends["A"] + t * ends["B"]
-        self.canvas.set_strip(self.explorer.decode(z), f"Interpolation from A to B in {steps} steps")
+        how = "Interpolation" if kind == "linear" else "Spherical interpolation (slerp)"
+        self.canvas.set_strip(self.explorer.decode(z), f"{how} from A to B in {steps} steps")
 
     def preview(self, index: int, verb: str) -> None:
         snap, contents = self.explorer.snapshot, self.explorer.contents

@@ -2,14 +2,15 @@
 
 Subscribed to ``Explorer`` like the presenter: the marker moving (a drag included), a newer
 snapshot (its KL orders the rows, its decoder draws them) or another view (a PCA view adds
-rows along its two axes) redraws the grid; all rows decode in one batch through the
-explorer's decoder. A click on a cell puts the marker on that cell's latent.
+rows along its two axes; selections add their direction on top) redraws the grid; all
+rows decode in one batch through the explorer's decoder. A click on a cell puts the
+marker on that cell's latent.
 """
 
 from __future__ import annotations
 
 from latentlab.core.projection import PCAProjection
-from latentlab.core.traversal import Traversal, axis_rows, dimension_rows, traverse
+from latentlab.core.traversal import Traversal, TraversalRow, axis_rows, dimension_rows, traverse
 
 from .explorer import Change, Explorer
 from .widgets.traversal_grid import TraversalGrid
@@ -27,7 +28,7 @@ class TraversalPresenter:
         if Change.RUN in change:
             self.shown = None
             self.grid.clear()
-        if change & (Change.MARKER | Change.SNAPSHOT | Change.VIEW):
+        if change & (Change.MARKER | Change.SNAPSHOT | Change.VIEW | Change.SELECTION):
             self.update()
 
     def update(self) -> None:
@@ -39,6 +40,9 @@ class TraversalPresenter:
         view = explorer.view
         if view is not None and isinstance(view.projection, PCAProjection):
             rows = axis_rows(view.projection.components) + rows
+        direction = explorer.direction
+        if direction is not None:  # the selections' direction, on top: it is what the user asked to see
+            rows = [TraversalRow(f"direction {direction.label}", direction.unit, True)] + rows
         if not rows:
             self.grid.clear()
             self.shown = None

@@ -1,13 +1,16 @@
-"""The decoded image under the marker, prior samples, and an interpolation strip."""
+"""The decoded image under the marker, prior samples, a walk along a direction, and an A-B strip."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from .direction_slider import DirectionSlider
 from .images import steady_label, tile, to_display
+
+PATHS = {"linear": "Linear", "spherical": "Spherical"}  # core.directions.PATH_KINDS, as the user reads them
 
 
 def _image_view() -> pg.PlotWidget:
@@ -25,6 +28,7 @@ class DecodeCanvas(QWidget):
     sample_requested = Signal()
     endpoint_requested = Signal(str)  # "A" or "B": take the marker's latent as that end
     steps_changed = Signal(int)
+    path_kind_changed = Signal(str)  # "linear" or "spherical"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -48,6 +52,13 @@ class DecodeCanvas(QWidget):
         self.steps.setValue(10)
         self.steps.setToolTip("Images in the interpolation strip")
         self.steps.valueChanged.connect(self.steps_changed)
+        self.path_box = QComboBox()
+        for key, text in PATHS.items():
+            self.path_box.addItem(text, key)
+        self.path_box.setToolTip("Linear: the straight line from A to B. Spherical (slerp): the great-circle arc,\n"
+                                 "which keeps the latent's norm where the prior's mass is")
+        self.path_box.currentIndexChanged.connect(lambda _: self.path_kind_changed.emit(self.path_kind()))
+        self.direction = DirectionSlider()
 
         self.strip_view = _image_view()
         self.strip_view.setFixedHeight(90)
@@ -61,12 +72,14 @@ class DecodeCanvas(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.a_button)
         buttons.addWidget(self.b_button)
+        buttons.addWidget(self.path_box)
         buttons.addWidget(self.steps)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
         layout.addLayout(buttons)
+        layout.addWidget(self.direction)
         layout.addWidget(self.strip_caption)
         layout.addWidget(self.strip_view)
         self.images_set = 0  # how many times the decoded image changed (tests, benchmarks)
@@ -76,6 +89,9 @@ class DecodeCanvas(QWidget):
         self.image.setImage(to_display(image)[0], autoLevels=False, levels=(0, 1))
         self.caption.setText(caption)
         self.images_set += 1
+
+    def path_kind(self) -> str:
+        return self.path_box.currentData()
 
     def current_image(self) -> np.ndarray | None:
         return self.image.image

@@ -109,7 +109,7 @@ class LatentScatter(QWidget):
         self.preview_caption = steady_label(QLabel("Hover over a point to see\nits input and reconstruction."), lines=2)
         self.preview_caption.setStyleSheet("color: #aaaaaa;")
 
-        controls = QHBoxLayout()
+        controls = self.controls = QHBoxLayout()  # layers that attach to the scatter add their controls here
         controls.addWidget(QLabel("View:"))
         controls.addWidget(self.view_box)
         controls.addWidget(self.fit_button)
@@ -267,8 +267,9 @@ class LatentScatter(QWidget):
             self.point_hovered.emit(index)
 
     def _on_mouse_clicked(self, event) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
-            return
+        on_legend = self.legend.isVisible() and self.legend.sceneBoundingRect().contains(event.scenePos())
+        if event.button() != Qt.MouseButton.LeftButton or on_legend:
+            return  # a click on the legend is about the legend, not the point under it
         p = self.plot.getViewBox().mapSceneToView(event.scenePos())
         index = self.nearest(p.x(), p.y())
         if index >= 0:
