@@ -37,6 +37,24 @@ def app_and_window(runs_root: Path):
     return app, window
 
 
+def window_on_trained_mnist(data_dir: str | None, epochs: int, latent_dim: int = 20):
+    """Train an MNIST MLP headless for ``epochs``, then open its run in a shown window: (app, window)."""
+    import tempfile
+
+    from latentlab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from latentlab.core.trainer import train
+
+    work = Path(tempfile.mkdtemp(prefix="latentlab-bench-"))
+    cfg = RunConfig(DataConfig("mnist", str(mnist_root(data_dir))), ModelConfig(latent_dim=latent_dim),
+                    TrainConfig(epochs=epochs, device="cpu"))
+    for _ in train(cfg, run_dir=work / "run"):
+        pass
+    app, window = app_and_window(work)
+    assert window.open_run_dir(work / "run"), "the run did not open"
+    wait_until(app, lambda: window.explorer.view is not None, timeout=60)
+    return app, window
+
+
 def wait_until(app, condition, timeout: float = 600.0, idle_sleep: float = 0.0) -> None:
     """Spin the event loop until ``condition()``; ``idle_sleep`` > 0 yields the CPU between passes."""
     end = time.monotonic() + timeout

@@ -18,11 +18,9 @@ Goal: no gap over 33 ms (two frames at 60 Hz).
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from gui_common import DATA_DIR_HELP, app_and_window, mnist_root, percentile, wait_until
+from gui_common import DATA_DIR_HELP, percentile, wait_until, window_on_trained_mnist
 
 
 def main() -> None:
@@ -37,20 +35,9 @@ def main() -> None:
     import torch
     from PySide6.QtCore import QPointF, QTimer
 
-    from latentlab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from latentlab.core.projection import ViewKind
-    from latentlab.core.trainer import train
 
-    work = Path(tempfile.mkdtemp(prefix="latentlab-bench-"))
-    run_dir = work / "run"
-    cfg = RunConfig(DataConfig("mnist", str(mnist_root(args.data_dir))), ModelConfig(latent_dim=20),
-                    TrainConfig(epochs=args.epochs, device="cpu"))
-    for _ in train(cfg, run_dir=run_dir):
-        pass
-
-    app, window = app_and_window(work)
-    assert window.open_run_dir(run_dir), "the run did not open"
-    wait_until(app, lambda: window.explorer.view is not None, timeout=60)
+    app, window = window_on_trained_mnist(args.data_dir, args.epochs)
     presenter, layer, explorer = window.manifold, window.manifold.layer, window.explorer
     view_box = window.scatter.plot.getViewBox()
 

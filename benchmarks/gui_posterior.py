@@ -15,11 +15,9 @@ each restyling the 10,000 points. Goals: hover to ellipse drawn p95 <= 16 ms; a 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from gui_common import DATA_DIR_HELP, app_and_window, mnist_root, percentile, wait_until
+from gui_common import DATA_DIR_HELP, percentile, window_on_trained_mnist
 
 
 def main() -> None:
@@ -34,22 +32,11 @@ def main() -> None:
     import torch
     from PySide6.QtCore import QPointF
 
-    from latentlab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from latentlab.core.posterior import ellipse_in_view, sigma_scale
     from latentlab.core.projection import TSNEProjection
-    from latentlab.core.trainer import train
     from latentlab.gui.widgets.posterior_layer import PointStyle
 
-    work = Path(tempfile.mkdtemp(prefix="latentlab-bench-"))
-    run_dir = work / "run"
-    cfg = RunConfig(DataConfig("mnist", str(mnist_root(args.data_dir))), ModelConfig(latent_dim=20),
-                    TrainConfig(epochs=args.epochs, device="cpu"))
-    for _ in train(cfg, run_dir=run_dir):
-        pass
-
-    app, window = app_and_window(work)
-    assert window.open_run_dir(run_dir), "the run did not open"
-    wait_until(app, lambda: window.explorer.view is not None, timeout=60)
+    app, window = window_on_trained_mnist(args.data_dir, args.epochs)
     app.processEvents()
     scatter, posteriors = window.scatter, window.posteriors
     view, snap = window.explorer.view, window.explorer.snapshot

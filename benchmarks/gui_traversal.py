@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 import time
-from pathlib import Path
 
-from gui_common import DATA_DIR_HELP, app_and_window, mnist_root, percentile, wait_until
+from gui_common import DATA_DIR_HELP, percentile, wait_until, window_on_trained_mnist
 
 
 def main() -> None:
@@ -29,18 +27,8 @@ def main() -> None:
 
     import torch
 
-    from latentlab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from latentlab.core.trainer import train
 
-    work = Path(tempfile.mkdtemp(prefix="latentlab-bench-"))
-    run_dir = work / "run"
-    cfg = RunConfig(DataConfig("mnist", str(mnist_root(args.data_dir))), ModelConfig(latent_dim=20),
-                    TrainConfig(epochs=args.epochs, device="cpu"))
-    for _ in train(cfg, run_dir=run_dir):
-        pass
-
-    app, window = app_and_window(work)
-    assert window.open_run_dir(run_dir), "the run did not open"
+    app, window = window_on_trained_mnist(args.data_dir, args.epochs)
     wait_until(app, lambda: window.explorer.view is not None and window.traversals.shown is not None, timeout=60)
     app.processEvents()
     rows, columns = window.traversals.shown.shape
