@@ -10,7 +10,6 @@ generation it answers, so the presenter can drop a stale one.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -22,7 +21,7 @@ from latentlab.core.errors import LatentlabError
 from latentlab.core.manifold import TileGrid, decode_tiles
 from latentlab.core.projection import Projection
 
-from .workers import TRAINING_NICENESS, lower_this_threads_priority
+from .workers import LatestJobThread
 
 
 @dataclass(frozen=True)
@@ -51,62 +50,28 @@ def compute_tiles(job: TileJob, decoder) -> tuple[np.ndarray, np.ndarray]:
     return decode_tiles(job.grid, job.projection.inverse, decoder.decode)
 
 
-class _TileThread(threading.Thread):
-    """Computes the newest submitted job; its decoder is rebuilt only for another model."""
+class _TileWork:
+    """A job's tiles, decoded on the worker thread by a decoder of its own, rebuilt only for another model."""
 
-    def __init__(self, deliver):
-        super().__init__(name="latentlab-manifold-tiles", daemon=True)
-        self._deliver = deliver
-        self._pending: TileJob | None = None
-        self._wake = threading.Condition()
-        self._closed = False
-        self.working = False  # a job taken and not yet delivered
+    def __init__(self):
+        self._decoder, self._built_for = None, None
 
-    def submit(self, job: TileJob) -> None:
-        with self._wake:
-            self._pending = job  # replaces one still waiting: only the newest matters
-            self._wake.notify()
-
-    @property
-    def busy(self) -> bool:
-        with self._wake:
-            return self._pending is not None or self.working
-
-    def close(self, timeout: float = 10.0) -> None:
-        with self._wake:
-            self._closed = True
-            self._pending = None
-            self._wake.notify()
-        if self.is_alive():
-            self.join(timeout)
-
-    def run(self) -> None:
+    def __call__(self, job: TileJob) -> DecodedTiles:
         from .decoder import LatentDecoder
 
-        lower_this_threads_priority(TRAINING_NICENESS)  # the GUI thread wins the CPU
-        decoder, built_for = None, None
-        while True:
-            with self._wake:
-                while self._pending is None and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                job, self._pending = self._pending, None
-                self.working = True
-            try:
-                model = (job.model_config, tuple(job.image_shape))
-                if decoder is None or built_for != model:
-                    decoder, built_for = LatentDecoder(job.model_config, job.image_shape, job.decoder_state), model
-                else:
-                    decoder.update(job.decoder_state)  # a no-op for the same snapshot's state
-                start = time.perf_counter()
-                latents, images = compute_tiles(job, decoder)
-                result = DecodedTiles(latents, images, (time.perf_counter() - start) * 1000)
-            except (LatentlabError, ValueError, RuntimeError, ArithmeticError) as exc:  # said in the pane's note
-                decoder, result = None, exc
-            with self._wake:
-                self.working = False
-            self._deliver(job, result)
+        try:
+            model = (job.model_config, tuple(job.image_shape))
+            if self._decoder is None or self._built_for != model:
+                self._decoder = LatentDecoder(job.model_config, job.image_shape, job.decoder_state)
+                self._built_for = model
+            else:
+                self._decoder.update(job.decoder_state)  # a no-op for the same snapshot's state
+            start = time.perf_counter()
+            latents, images = compute_tiles(job, self._decoder)
+            return DecodedTiles(latents, images, (time.perf_counter() - start) * 1000)
+        except Exception:
+            self._decoder = None  # a failed decoder is rebuilt for the next job
+            raise
 
 
 class BackgroundTiles(QObject):
@@ -118,11 +83,13 @@ class BackgroundTiles(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
-        self._thread: _TileThread | None = None
+        self._thread: LatestJobThread | None = None
 
     def submit(self, job: TileJob) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = _TileThread(lambda done, result: self._finished.emit(done, result))
+            self._thread = LatestJobThread("latentlab-manifold-tiles", _TileWork(),
+                                           lambda done, result: self._finished.emit(done, result),
+                                           errors=(LatentlabError, ValueError, RuntimeError, ArithmeticError))
             self._thread.start()
         self._thread.submit(job)
 

@@ -35,6 +35,60 @@ def lower_this_threads_priority(niceness: int) -> None:
             pass  # not permitted here: run at normal priority
 
 
+class LatestJobThread(threading.Thread):
+    """Runs ``work(job)`` for the newest submitted job only, then ``deliver(job, result)``, both on itself.
+
+    A job submitted while another still waits replaces it: views and tiles are asked for
+    faster than they are computed, and only the newest answer matters. An exception of
+    ``errors`` raised by ``work`` is delivered as the result, for the GUI to say.
+    """
+
+    def __init__(self, name: str, work: Callable[[Any], Any], deliver: Callable[[Any, Any], None],
+                 errors: tuple[type[BaseException], ...] = (LatentlabError, ValueError, ArithmeticError)):
+        super().__init__(name=name, daemon=True)
+        self._work, self._deliver, self._errors = work, deliver, errors
+        self._pending: Any = None
+        self._wake = threading.Condition()
+        self._closed = False
+        self._working = False  # a job taken and not yet delivered
+
+    def submit(self, job) -> None:
+        with self._wake:
+            self._pending = job
+            self._wake.notify()
+
+    @property
+    def busy(self) -> bool:
+        with self._wake:
+            return self._pending is not None or self._working
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._wake:
+            self._closed = True
+            self._pending = None
+            self._wake.notify()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        lower_this_threads_priority(TRAINING_NICENESS)  # the GUI thread wins the CPU
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                job, self._pending = self._pending, None
+                self._working = True
+            try:
+                result = self._work(job)
+            except self._errors as exc:
+                result = exc
+            with self._wake:
+                self._working = False
+            self._deliver(job, result)
+
+
 def thread_for(worker: QObject, name: str) -> QThread:
     """A QThread that runs ``worker.run`` and quits when the worker emits ``done``.
 

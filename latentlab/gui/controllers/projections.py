@@ -17,49 +17,16 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 from latentlab.core.errors import LatentlabError
 
 from ..explorer import Explorer, FitRequest, TSNERequest
-from ..workers import TRAINING_NICENESS, TSNEWorker, lower_this_threads_priority, thread_for
+from ..workers import LatestJobThread, TSNEWorker, thread_for
 
 REDRAW_INTERVAL_S = 0.25  # a live t-SNE layout redraws 10,000 points: at most 4 times a second
 INLINE_FIT_VALUES = 50_000  # latents (N x D) small enough to fit within a frame on the GUI thread
 
 
-class _FitThread(threading.Thread):
-    """Fits the newest requested view; requests that were overtaken before it started are skipped."""
+def _fit(request: FitRequest):
+    from latentlab.core.projection import fit_view  # on the fit thread: sklearn's import stays off the GUI's
 
-    def __init__(self, deliver):
-        super().__init__(name="latentlab-view-fit", daemon=True)
-        self._deliver = deliver
-        self._pending: FitRequest | None = None
-        self._wake = threading.Condition()
-        self._closed = False
-
-    def submit(self, request: FitRequest) -> None:
-        with self._wake:
-            self._pending = request
-            self._wake.notify()
-
-    def close(self, timeout: float = 10.0) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        if self.is_alive():
-            self.join(timeout)
-
-    def run(self) -> None:
-        from latentlab.core.projection import fit_view
-
-        lower_this_threads_priority(TRAINING_NICENESS)
-        while True:
-            with self._wake:
-                while self._pending is None and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                request, self._pending = self._pending, None
-            try:
-                self._deliver(request, fit_view(request.kind, request.latents, request.previous))
-            except (LatentlabError, ValueError, ArithmeticError) as exc:  # degenerate points: say so
-                self._deliver(request, exc)
+    return fit_view(request.kind, request.latents, request.previous)
 
 
 class ProjectionController(QObject):
@@ -70,7 +37,7 @@ class ProjectionController(QObject):
         super().__init__(parent)
         self.explorer = explorer
         self.fitted.connect(self._on_fitted, Qt.ConnectionType.QueuedConnection)
-        self._fits = _FitThread(lambda request, result: self.fitted.emit(request, result))
+        self._fits = LatestJobThread("latentlab-view-fit", _fit, lambda request, result: self.fitted.emit(request, result))
         self._fits.start()
         self._tsne: dict[int, tuple[QThread, TSNEWorker, threading.Event]] = {}
         self._last_redraw = 0.0
