@@ -12,15 +12,16 @@ forgets them with everything else.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from latentlab.core.directions import Direction, Selection, direction_from
-from latentlab.core.events import EpochSnapshot, RunStarted
+from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
+
+# The records this model holds and hands out, importable from here as from their own module.
+from .explorer_records import FitRequest, Marker, MarkerSource, RunContents, ShownView, TSNERequest  # noqa: F401
 
 
 class Change(enum.Flag):
@@ -31,84 +32,6 @@ class Change(enum.Flag):
     ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
     TSNE = enum.auto()  # a t-SNE started, progressed, finished or was cancelled
     SELECTION = enum.auto()  # the selected point sets A/B, or the direction built from them
-    INPUTS = enum.auto()  # the user's own encoded images, or their scores
-
-
-class MarkerSource(enum.Enum):
-    DRAG = "drag"  # placed in the view: its latent is the view's inverse there
-    ITEM = "item"  # a test item's own latent, at that item's point
-    SAMPLE = "sample"  # a draw from the prior, where the view puts it
-    CELL = "cell"  # a traversal cell's latent, where the view puts it
-    DIRECTION = "direction"  # moved along the selections' direction from a fixed origin, where the view puts it
-    INPUT = "input"  # one of the user's own images: its posterior mean, where the view puts it
-
-
-@dataclass(frozen=True)
-class Marker:
-    x: float
-    y: float
-    latent: np.ndarray  # (D,)
-    source: MarkerSource
-    item: int | None = None
-
-
-@dataclass(frozen=True)
-class RunContents:
-    """What a run shows, however it arrived: started, resumed or opened from disk."""
-
-    run_dir: Path | None
-    config: dict[str, Any]  # RunConfig.to_dict()
-    image_shape: tuple[int, int, int]
-    test_images: np.ndarray  # (M, C, H, W) uint8
-    test_labels: np.ndarray | None
-    classes: tuple[str, ...]
-    epoch: int = 0
-    step: int = 0
-    history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
-
-    @classmethod
-    def from_run_started(cls, event: RunStarted) -> RunContents:
-        return cls(
-            run_dir=Path(event.run_dir) if event.run_dir else None,
-            config=event.config, image_shape=event.image_shape,
-            test_images=event.test_images, test_labels=event.test_labels, classes=event.classes,
-            epoch=event.start_epoch, step=event.start_step,
-        )
-
-    @property
-    def name(self) -> str:
-        return self.run_dir.name if self.run_dir is not None else "unsaved run"
-
-
-@dataclass(frozen=True)
-class ShownView:
-    """A projection with the latents it claims to show and the points it drew for them."""
-
-    projection: Projection
-    latents: np.ndarray  # (N, D)
-    points: np.ndarray  # (N, 2) == projection.transform(latents)
-
-    @property
-    def kind(self) -> ViewKind:
-        return self.projection.kind
-
-
-@dataclass(frozen=True)
-class FitRequest:
-    """A view to fit (off the GUI thread in the app), stamped with the generation it answers."""
-
-    generation: int
-    kind: ViewKind
-    latents: np.ndarray
-    previous: PCAProjection | None
-
-
-@dataclass(frozen=True)
-class TSNERequest:
-    generation: int
-    latents: np.ndarray
-    init: np.ndarray | None  # warm start from the last t-SNE layout of the same points
-    epoch: int
 
 
 class Explorer:
@@ -157,10 +80,6 @@ class Explorer:
     def _emit(self, change: Change) -> None:
         for callback in list(self._subscribers):
             callback(change)
-
-    def notify(self, change: Change) -> None:
-        """Announce a change of a model kept beside this one (the scores of ``gui/scores.py``)."""
-        self._emit(change)
 
     # -- loading: the one way in ----------------------------------------------------------
     def load(self, contents: RunContents, snapshot: EpochSnapshot | None = None, decoder=None) -> None:
@@ -321,14 +240,13 @@ class Explorer:
             return None
         return self.place_latent(rng.standard_normal(self.latent_dim), MarkerSource.SAMPLE)
 
-    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL,
-                     item: int | None = None) -> Marker | None:
-        """Put the marker on a given latent (a prior draw, a traversal cell, an input), where the view shows it."""
+    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL) -> Marker | None:
+        """Put the marker on a given latent (a prior draw, a traversal cell), where the view shows it."""
         if self.view is None or self.latent_dim is None or np.shape(z) != (self.latent_dim,):
             return None
         z = np.array(z, dtype=np.float64)
         x, y = self.view.projection.transform(z[None])[0]
-        self.marker = Marker(float(x), float(y), z, source, item)
+        self.marker = Marker(float(x), float(y), z, source)
         self._emit(Change.MARKER)
         return self.marker
 
@@ -404,9 +322,9 @@ class Explorer:
             x, y = view.points[old.item]
             self.marker = Marker(float(x), float(y), np.array(view.latents[old.item], dtype=np.float64),
                                  MarkerSource.ITEM, old.item)
-        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION, MarkerSource.INPUT):
+        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION):
             x, y = view.projection.transform(old.latent[None])[0]
-            self.marker = Marker(float(x), float(y), old.latent, old.source, old.item)
+            self.marker = Marker(float(x), float(y), old.latent, old.source)
         else:
             # Same kind of view refitted (a new epoch): the marker keeps its place among the points.
             # Another kind: it goes where the view puts its latent. Either way it decodes the inverse there.

@@ -98,8 +98,6 @@ class Presenter:
             caption = f"prior sample z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.CELL:
             caption = f"traversal cell z = [{format_latent(marker.latent)}]"
-        elif marker.source is MarkerSource.INPUT:
-            caption = f"your image {marker.item}: its posterior mean z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.DIRECTION:
             along = self.explorer.direction
             caption = (f"{self.explorer.direction_offset:+.2f} σ along {along.label if along else 'the direction'}: "

@@ -1,0 +1,93 @@
+"""The frozen records the explorer model holds and hands out: the run, the view, the marker, requests.
+
+Plain data, Qt-free like the explorer itself (``explorer.py``), which imports them for its
+subscribers; kept apart so the model's rules read without its vocabulary in the way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latentlab.core.events import RunStarted
+from latentlab.core.projection import PCAProjection, Projection, ViewKind
+
+
+class MarkerSource(enum.Enum):
+    DRAG = "drag"  # placed in the view: its latent is the view's inverse there
+    ITEM = "item"  # a test item's own latent, at that item's point
+    SAMPLE = "sample"  # a draw from the prior, where the view puts it
+    CELL = "cell"  # a traversal cell's latent, where the view puts it
+    DIRECTION = "direction"  # moved along the selections' direction from a fixed origin, where the view puts it
+
+
+@dataclass(frozen=True)
+class Marker:
+    x: float
+    y: float
+    latent: np.ndarray  # (D,)
+    source: MarkerSource
+    item: int | None = None
+
+
+@dataclass(frozen=True)
+class RunContents:
+    """What a run shows, however it arrived: started, resumed or opened from disk."""
+
+    run_dir: Path | None
+    config: dict[str, Any]  # RunConfig.to_dict()
+    image_shape: tuple[int, int, int]
+    test_images: np.ndarray  # (M, C, H, W) uint8
+    test_labels: np.ndarray | None
+    classes: tuple[str, ...]
+    epoch: int = 0
+    step: int = 0
+    history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_run_started(cls, event: RunStarted) -> RunContents:
+        return cls(
+            run_dir=Path(event.run_dir) if event.run_dir else None,
+            config=event.config, image_shape=event.image_shape,
+            test_images=event.test_images, test_labels=event.test_labels, classes=event.classes,
+            epoch=event.start_epoch, step=event.start_step,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name if self.run_dir is not None else "unsaved run"
+
+
+@dataclass(frozen=True)
+class ShownView:
+    """A projection with the latents it claims to show and the points it drew for them."""
+
+    projection: Projection
+    latents: np.ndarray  # (N, D)
+    points: np.ndarray  # (N, 2) == projection.transform(latents)
+
+    @property
+    def kind(self) -> ViewKind:
+        return self.projection.kind
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """A view to fit (off the GUI thread in the app), stamped with the generation it answers."""
+
+    generation: int
+    kind: ViewKind
+    latents: np.ndarray
+    previous: PCAProjection | None
+
+
+@dataclass(frozen=True)
+class TSNERequest:
+    generation: int
+    latents: np.ndarray
+    init: np.ndarray | None  # warm start from the last t-SNE layout of the same points
+    epoch: int
