@@ -32,6 +32,7 @@ class Change(enum.Flag):
     ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
     TSNE = enum.auto()  # a t-SNE started, progressed, finished or was cancelled
     SELECTION = enum.auto()  # the selected point sets A/B, or the direction built from them
+    INPUTS = enum.auto()  # the user's encoded images or the test NLL (``Scores``, beside this model)
 
 
 class Explorer:
@@ -76,6 +77,10 @@ class Explorer:
     # -- subscribers ----------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Change], None]) -> None:
         self._subscribers.append(callback)
+
+    def notify(self, change: Change) -> None:
+        """Announce a change of a model kept beside this one (the scores), to the same subscribers."""
+        self._emit(change)
 
     def _emit(self, change: Change) -> None:
         for callback in list(self._subscribers):
@@ -240,13 +245,15 @@ class Explorer:
             return None
         return self.place_latent(rng.standard_normal(self.latent_dim), MarkerSource.SAMPLE)
 
-    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL) -> Marker | None:
-        """Put the marker on a given latent (a prior draw, a traversal cell), where the view shows it."""
+    def place_latent(self, z: np.ndarray, source: MarkerSource = MarkerSource.CELL,
+                     item: int | None = None) -> Marker | None:
+        """Put the marker on a given latent (a prior draw, a traversal cell, an encoded image ``item``),
+        where the view shows it."""
         if self.view is None or self.latent_dim is None or np.shape(z) != (self.latent_dim,):
             return None
         z = np.array(z, dtype=np.float64)
         x, y = self.view.projection.transform(z[None])[0]
-        self.marker = Marker(float(x), float(y), z, source)
+        self.marker = Marker(float(x), float(y), z, source, item)
         self._emit(Change.MARKER)
         return self.marker
 
@@ -322,9 +329,9 @@ class Explorer:
             x, y = view.points[old.item]
             self.marker = Marker(float(x), float(y), np.array(view.latents[old.item], dtype=np.float64),
                                  MarkerSource.ITEM, old.item)
-        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION):
+        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION, MarkerSource.INPUT):
             x, y = view.projection.transform(old.latent[None])[0]
-            self.marker = Marker(float(x), float(y), old.latent, old.source)
+            self.marker = Marker(float(x), float(y), old.latent, old.source, old.item)
         else:
             # Same kind of view refitted (a new epoch): the marker keeps its place among the points.
             # Another kind: it goes where the view puts its latent. Either way it decodes the inverse there.

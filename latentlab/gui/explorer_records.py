@@ -23,6 +23,7 @@ class MarkerSource(enum.Enum):
     SAMPLE = "sample"  # a draw from the prior, where the view puts it
     CELL = "cell"  # a traversal cell's latent, where the view puts it
     DIRECTION = "direction"  # moved along the selections' direction from a fixed origin, where the view puts it
+    INPUT = "input"  # an encoded image's posterior mean (``item`` is its id), where the view puts it
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Marker:
     y: float
     latent: np.ndarray  # (D,)
     source: MarkerSource
-    item: int | None = None
+    item: int | None = None  # the test item (ITEM) or the encoded image's id (INPUT)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RunContents:
     epoch: int = 0
     step: int = 0
     history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    evaluation: dict[str, float] | None = None  # the test NLL run.json keeps for the checkpoint (epoch, step)
 
     @classmethod
     def from_run_started(cls, event: RunStarted) -> RunContents:

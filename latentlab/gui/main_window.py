@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from latentlab.core.config import RunConfig
@@ -23,21 +22,28 @@ from latentlab.core.paths import default_runs_dir, new_run_dir
 from latentlab.core.projection import ViewKind
 from latentlab.core.trainer import available_devices
 
+from .controllers.encoding import EncodeActions
 from .controllers.files import FileActions
 from .controllers.projections import ProjectionController
+from .controllers.scoring import ScoringController
 from .controllers.training import TrainingController
 from .dataset_fetcher import DatasetFetcher
 from .decoder import LatentDecoder
 from .directions import DirectionsPresenter
 from .explorer import Change, Explorer, RunContents
+from .inputs import InputsPresenter
 from .manifold import ManifoldPresenter
+from .menus import build_menus
 from .posteriors import PosteriorPresenter
 from .presenter import Presenter
 from .run_status import RunStatus
+from .scores import Scores
 from .traversals import TraversalPresenter
 from .widgets.control_panel import ControlPanel
 from .widgets.decode_canvas import DecodeCanvas
 from .widgets.gallery import ReconstructionGallery
+from .widgets.input_list import InputList
+from .widgets.input_markers import InputMarkers
 from .widgets.latent_scatter import LatentScatter
 from .widgets.loss_plot import LossPlot
 from .widgets.traversal_grid import TraversalGrid
@@ -62,6 +68,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._resuming: RunContents | None = None  # the history a resumed run continues
         self._close_when_stopped = False
+        self._score_when_idle = False  # a run finished: its test NLL is computed once its thread is gone
 
         self.panel = ControlPanel()
         self.panel.set_devices(available_devices())
@@ -71,6 +78,7 @@ class MainWindow(QMainWindow):
         self.canvas = DecodeCanvas()
         self.gallery = ReconstructionGallery()
         self.traversal = TraversalGrid()
+        self.input_list = InputList()
         self.presenter = Presenter(self.explorer, self.scatter, self.canvas, self.gallery, self.loss_plot)
         self.traversals = TraversalPresenter(self.explorer, self.traversal)
         self.directions = DirectionsPresenter(self.explorer, self.scatter, self.canvas)  # selections, slider, A-B path
@@ -78,8 +86,15 @@ class MainWindow(QMainWindow):
         self.posteriors = PosteriorPresenter(self.explorer, self.scatter)  # hovered ellipses, points by σ
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
+        self.scores = Scores(self.explorer)  # the user's images and the test NLL, scored off the GUI thread
+        self.scoring = ScoringController(self.explorer, self.scores, self)
+        self.inputs = InputsPresenter(self.explorer, self.scores, self.input_list, InputMarkers(self.scatter),
+                                      self.loss_plot)
+        self.encoding = EncodeActions(self, self.explorer, self.scoring, self.files.last_folder,
+                                      self.files.remember_folder, self.show_error)
+        self.setAcceptDrops(True)  # image files dropped anywhere on the window are encoded
         self._build_docks()
-        self._build_menus()
+        build_menus(self)
         self.status = RunStatus(self.statusBar())
         self.status_epoch = self.status.epoch
         self._connect()
@@ -111,6 +126,7 @@ class MainWindow(QMainWindow):
             ("canvas", "Decoder", self.canvas, Qt.DockWidgetArea.RightDockWidgetArea),
             ("gallery", "Reconstructions", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea),
             ("traversal", "Traversals", self.traversal, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("images", "Your images", self.input_list, Qt.DockWidgetArea.LeftDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock-{key}")  # saveState needs names
@@ -122,42 +138,10 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["losses"], self.docks["scatter"], Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["canvas"], self.docks["gallery"], Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["gallery"], self.docks["traversal"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.docks["controls"], self.docks["images"], Qt.Orientation.Vertical)
         placeholder = QWidget()
         placeholder.setMaximumSize(0, 0)
         self.setCentralWidget(placeholder)
-
-    def _action(self, text: str, slot, shortcut=None, menu=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        if menu is not None:
-            menu.addAction(action)
-        self.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action("&Open run…", self._on_open, QKeySequence.StandardKey.Open, file_menu)
-        self.save_action = self._action("&Save run as…", self._on_save, QKeySequence.StandardKey.Save, file_menu)
-        file_menu.addSeparator()
-        export = file_menu.addMenu("&Export")
-        for key, dock in self.docks.items():
-            if key != "controls":
-                self._action(f"{dock.windowTitle()} pane as PNG…", lambda _=False, k=key: self._on_export_png(k), None, export)
-        self._action("Latents as CSV…", lambda: self._ask_and(self.export_latents_csv, "Export latents", ".csv"), None, export)
-        self._action("Loss history as CSV…",
-                     lambda: self._ask_and(self.export_history_csv, "Export the loss history", ".csv"), None, export)
-        file_menu.addSeparator()
-        self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
-        run_menu = bar.addMenu("&Training")
-        self.start_action = self._action("&Start / Pause", self._on_space, Qt.Key.Key_Space, run_menu)
-        self._action("S&top", self.controller.stop, "Ctrl+.", run_menu)
-        self.resume_action = self._action("&Resume a run…", self._on_resume, "Ctrl+R", run_menu)
-        view_menu = bar.addMenu("&View")
-        for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
 
     def _connect(self) -> None:
         self.panel.start_requested.connect(self._on_start)
@@ -170,11 +154,19 @@ class MainWindow(QMainWindow):
         self.controller.epoch_done.connect(self._on_epoch_done)
         self.controller.snapshot.connect(self.explorer.apply_snapshot)
         self.controller.run_finished.connect(self.status.finished)
+        self.controller.run_finished.connect(lambda _: setattr(self, "_score_when_idle", True))
         self.controller.failed.connect(self.show_error)
         self.controller.state_changed.connect(self._on_state_changed)
         self.fetcher.failed.connect(self.show_error)
         self.fetcher.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.projections.failed.connect(self.show_error)
+        self.scoring.failed.connect(self.show_error)
+        self.scoring.test_progress.connect(self.inputs.test_progress)
+        self.loss_plot.test_nll_requested.connect(self.scoring.compute_test_nll)
+        self.input_list.encode_requested.connect(self.encoding.ask_and_encode)
+        self.input_list.draw_requested.connect(self.encoding.draw)
+        self.input_list.clear_requested.connect(self.scores.clear)
+        self.input_list.input_chosen.connect(self.scoring.place_input)
         # Decode at once, in the handler of the move (~0.1 ms): deferred, it would queue behind
         # a repaint of the scatter. Moves are already coalesced upstream (pyqtgraph takes at
         # most 100 a second, Qt merges queued motion events), so marker and image appear together.
@@ -274,6 +266,9 @@ class MainWindow(QMainWindow):
         self.resume_action.setEnabled(state is RunState.IDLE)
         if state is RunState.IDLE and self._close_when_stopped:
             self.close()  # the close the user asked for, now that the thread has ended
+        elif state is RunState.IDLE and self._score_when_idle:
+            self._score_when_idle = False
+            self.scoring.compute_test_nll()  # the finished run's test NLL, kept in its run.json
 
     def show_error(self, message: str) -> None:
         """A non-blocking dialog: the window stays alive and usable behind it."""
@@ -341,6 +336,17 @@ class MainWindow(QMainWindow):
     def export_history_csv(self, path: str | Path) -> bool:
         return self.files.export_history(path)
 
+    # -- image files dropped on the window: encoded ------------------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self.encoding.dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        files = self.encoding.dropped_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.encoding.encode_files(files)
+
     # -- closing --------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         """Never destroys a running thread: while training stops (and saves), the window stays."""
@@ -361,6 +367,7 @@ class MainWindow(QMainWindow):
         self.fetcher.shutdown()  # a download in flight is cancelled; its partial file removed
         self.projections.shutdown()
         self.manifold.shutdown()
+        self.scoring.shutdown()
         self._save_settings()
         event.accept()
 

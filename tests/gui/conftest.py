@@ -80,6 +80,7 @@ def _stop_workers(window: MainWindow) -> None:
         if window.controller.running:
             assert window.controller.stop_and_wait(120_000), "training did not stop within 2 minutes"
         window.projections.shutdown(60_000)
+        window.scoring.shutdown(60)
     except RuntimeError:  # the C++ object is already gone (the test deleted it)
         pass
 
@@ -121,6 +122,13 @@ def run2(tmp_path_factory) -> Path:
     """Digits, a 2-D latent, 20 epochs: the view is the latent itself, so every inverse is exact."""
     return _train_cli(tmp_path_factory.mktemp("run2") / "run", "--epochs", "20", "--hidden", "64",
                       "--latent-dim", "2", "--lr", "3e-3")
+
+
+@pytest.fixture(scope="session")
+def mnist_run(tmp_path_factory, mnist_root) -> Path:
+    """MNIST (the committed 2,000-item subset), an 8-D latent, 6 epochs: a model of handwritten digits."""
+    return _train_cli(tmp_path_factory.mktemp("mnist-run") / "run", "--dataset", "mnist", "--data-dir",
+                      str(mnist_root), "--epochs", "6", "--hidden", "128", "--latent-dim", "8", "--lr", "2e-3")
 
 
 # -- helpers a test calls like a person would act ------------------------------------------------

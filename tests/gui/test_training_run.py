@@ -17,7 +17,7 @@ def test_window_opens_on_defaults_with_its_panes_and_start_enabled(make_window):
     assert window.windowTitle() == "latentlab"
     assert window.panel.dataset.currentData() == "digits"
     assert not window.panel.data_dir.isEnabled()  # digits needs no folder
-    assert set(window.docks) == {"controls", "losses", "scatter", "canvas", "gallery", "traversal"}
+    assert set(window.docks) == {"controls", "losses", "scatter", "canvas", "gallery", "traversal", "images"}
     for key, dock in window.docks.items():
         assert dock.isVisible(), key
         assert dock.widget().isVisible(), key

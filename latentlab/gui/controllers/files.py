@@ -25,6 +25,7 @@ def contents_of(run: Checkpoint) -> RunContents:
         run_dir=run.run_dir, config=run.config.to_dict(), image_shape=run.image_shape,
         test_images=images.numpy(), test_labels=None if labels is None else labels.numpy(),
         classes=run.classes, epoch=run.epoch, step=run.step, history=run.history,
+        evaluation=run.evaluation,
     )
 
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from .images import steady_label
 
@@ -31,6 +31,7 @@ class LossPlot(QWidget):
     """Buffers incoming metrics and redraws on a timer, so a fast trainer cannot flood the GUI."""
 
     log_scale_toggled = Signal(bool)
+    test_nll_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -65,9 +66,19 @@ class LossPlot(QWidget):
         self.log_box = QCheckBox("Log scale")
         self.log_box.toggled.connect(self._on_log_toggled)
 
+        # The test set's importance-sampled NLL, beside the test -ELBO it bounds from below.
+        self.nll_label = steady_label(QLabel())
+        self.nll_label.setStyleSheet("color: #dddddd;")
+        self.nll_button = QPushButton("Test NLL")
+        self.nll_button.setToolTip("Estimate the test set's negative log-likelihood with 100 importance samples "
+                                   "per item (Burda et al.), in the background; it is kept in the run's run.json")
+        self.nll_button.clicked.connect(self.test_nll_requested)
+        self.set_test_nll("", enabled=False)
+
         top = QHBoxLayout()
         top.addWidget(self.log_box)
-        top.addStretch(1)
+        top.addWidget(self.nll_label, 1)
+        top.addWidget(self.nll_button)
         kl_box = QWidget()
         kl_layout = QVBoxLayout(kl_box)
         kl_layout.setContentsMargins(0, 0, 0, 0)
@@ -87,6 +98,11 @@ class LossPlot(QWidget):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._on_redraw)
         self.clear()
+
+    def set_test_nll(self, text: str, enabled: bool, tooltip: str = "") -> None:
+        self.nll_label.setText(text)
+        self.nll_label.setToolTip(tooltip)
+        self.nll_button.setEnabled(enabled)
 
     def clear(self) -> None:
         # "objective" holds the elbo where the objective equals it, so the curve has a point per step.
