@@ -3,8 +3,9 @@
 Opens the main window offscreen, trains on the built-in digits through the real QThread,
 stops, saves and reopens the run, shows PCA and a small t-SNE (dragging the marker while it
 runs), decodes a point, walks the marker along a selection's direction, checks a spherical
-A-B path, draws a hovered point's posterior ellipse, exports a PNG and a CSV, resumes the run, closes the window, and writes ``OUTDIR/result.json``. Exits 0 only when
-every check passed.
+A-B path, draws a hovered point's posterior ellipse, encodes an image file and a drawing,
+computes the test NLL, exports a PNG and a CSV, resumes the run, closes the window, and
+writes ``OUTDIR/result.json``. Exits 0 only when every check passed.
 """
 
 from __future__ import annotations
@@ -254,7 +255,7 @@ def run_self_test(outdir: str | os.PathLike) -> int:
             window = state["window"]
             window.close()
             app.processEvents()
-            if window.controller.running or window.projections.busy:
+            if window.controller.running or window.projections.busy or window.scoring.busy:
                 raise RuntimeError("a worker thread survived the window")
             return "closed"
 
@@ -265,6 +266,7 @@ def run_self_test(outdir: str | os.PathLike) -> int:
             ("direction", on_window(instruments.direction)), ("slerp", on_window(instruments.slerp)),
             ("manifold", on_window(instruments.manifold)),
             ("posterior ellipse", on_window(instruments.posterior_ellipse)),
+            ("encode image", on_window(instruments.encode_image)), ("NLL", on_window(instruments.nll)),
             ("export PNG and CSV", exports),
             ("resume run", resume_run),
             ("close window", close_window),

@@ -1,4 +1,5 @@
-"""The self-test's checks of the instruments: traversal, direction, slerp, manifold, posterior ellipse.
+"""The self-test's checks of the instruments: traversal, direction, slerp, manifold, posterior ellipse,
+encode image, NLL.
 
 Each takes the app and a window that shows a trained run on a PCA view, acts on it as the
 user would, checks the result against the model's own arithmetic, and returns a line for
@@ -166,3 +167,63 @@ def posterior_ellipse(app, window) -> str:
         raise RuntimeError("the selected point's ellipse is not shown once the pointer leaves")
     check(other)
     return f"items {item} (hovered) and {other} (selected): their 2σ posteriors in the PCA view"
+
+
+def encode_image(app, window) -> str:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from .explorer import MarkerSource
+
+    explorer, scores = window.explorer, window.scores
+    k = len(explorer.snapshot.latents) // 3
+    scores.clear()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "item.png"
+        Image.fromarray(explorer.contents.test_images[k][0]).save(path)  # a test item, as a file a user has
+        if window.encoding.encode_files([path]) != 1:
+            raise RuntimeError("the image file was not taken")
+    side = window.encoding.spec().width
+    ink = np.zeros((4 * side, 4 * side))
+    ink[side // 2 : -side // 2, 2 * side - 2 : 2 * side + 2] = 1.0  # an upright stroke: a drawn "1"
+    if not window.encoding.encode_drawing(ink):
+        raise RuntimeError("the drawing was not taken")
+    wait_for(app, lambda: len(scores.inputs) == 2 and all(i.nll is not None for i in scores.inputs)
+             and scores.test_is_current(per_item=True), 120, "the images and the test items to be scored")
+    item, drawing = scores.inputs
+    if not np.allclose(item.mu, explorer.snapshot.latents[k], atol=1e-5):
+        raise RuntimeError("the encoded test image is not at its own posterior mean")
+    marker = explorer.marker
+    if marker.source is not MarkerSource.INPUT or not np.allclose(marker.latent, drawing.mu):
+        raise RuntimeError("the marker is not on the newest image's posterior mean")
+    if not np.allclose(window.inputs.stars.points, explorer.view.projection.transform(np.stack([item.mu, drawing.mu]))):
+        raise RuntimeError("the stars are not where the view puts the images' means")
+    percentiles = [scores.percentile(i) for i in scores.inputs]
+    if any(p is None or not 0 <= p <= 100 for p in percentiles):
+        raise RuntimeError("an image has no percentile among the test items")
+    scores.clear()
+    return (f"test item {k}: NLL {item.nll:.1f} nats, percentile {percentiles[0]:.0f}; "
+            f"a drawn 1: NLL {drawing.nll:.1f}, percentile {percentiles[1]:.0f}")
+
+
+def nll(app, window) -> str:
+    import json
+    import math
+
+    scores, button = window.scores, window.loss_plot.nll_button
+    button.click()
+    if not scores.pending_test:
+        raise RuntimeError("the Test NLL button started nothing")
+    wait_for(app, lambda: not scores.pending_test, 120, "the test NLL")
+    test = scores.test
+    if not scores.test_is_current(per_item=True) or not math.isfinite(test.mean):
+        raise RuntimeError("no test NLL for the model on screen")
+    if f"{test.mean:.2f}" not in window.loss_plot.nll_label.text():
+        raise RuntimeError("the losses pane does not show the test NLL")
+    kept = json.loads((window.run_dir / "run.json").read_text()).get("evaluation") or {}
+    if not math.isclose(kept.get("nll", math.nan), test.mean, rel_tol=1e-9):
+        raise RuntimeError("the test NLL is not kept in run.json")
+    return f"{test.mean:.2f} nats (K={test.samples}) against a test -ELBO of {test.neg_elbo:.2f}, kept in run.json"
