@@ -181,3 +181,15 @@ def test_a_finished_training_run_gets_its_test_nll(make_window, ui, qtbot):
     qtbot.waitUntil(lambda: window.scores.test_is_current(per_item=True), timeout=SCORE_MS)
     qtbot.waitUntil(lambda: "evaluation" in json.loads((window.run_dir / "run.json").read_text()), timeout=10_000)
     assert "epoch 2" in window.loss_plot.nll_label.text()
+
+
+def test_an_image_is_scored_between_batches_of_a_test_nll_in_flight(make_window, qtbot, mnist_run, tmp_path):
+    window = make_window()
+    assert window.open_run_dir(copy_run(mnist_run, tmp_path))
+    arrived = []
+    window.scoring.inputs_scored.connect(lambda *_: arrived.append("image"))
+    window.scoring.test_scored.connect(lambda *_: arrived.append("test set"))
+    window.loss_plot.nll_button.click()  # 500 test items, K = 100: some seconds of work on one core
+    window.encoding.encode_files([write_png(window.explorer.contents.test_images[0], tmp_path / "a.png")])
+    scored(window, 1, qtbot)
+    assert arrived == ["image", "test set"]  # the image did not wait for the whole test set

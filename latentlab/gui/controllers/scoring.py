@@ -3,8 +3,8 @@
 One worker thread builds the whole model from the newest snapshot's weights (the GUI
 thread's decoder copy is its own and is never shared) and runs ``core.evaluate.item_scores``
 with K importance samples. The user's images go first, since they are a handful and someone
-waits for them; a test-set job is abandoned between batches once another run or a newer
-snapshot has made it stale. Results cross back as queued signals naming the snapshot they
+waits for them: even a test-set job in flight lets them in between two of its batches. A
+test-set job is abandoned between batches once another run or a newer request makes it stale. Results cross back as queued signals naming the snapshot they
 scored, and ``Scores`` drops those of a model no longer on screen.
 """
 
@@ -69,6 +69,7 @@ class ScoringController(QObject):
         self._wake = threading.Condition()
         self._closed = False
         self._test_token = 0  # the test-set job wanted now; others are stale
+        self._built: dict[tuple, Any] = {}  # the worker's models, by snapshot (worker thread only)
         self.inputs_scored.connect(self._on_inputs_scored, Qt.ConnectionType.QueuedConnection)
         self.test_scored.connect(self._on_test_scored, Qt.ConnectionType.QueuedConnection)
         self._thread = threading.Thread(target=self._run, name="latentlab-scoring", daemon=True)
@@ -166,7 +167,6 @@ class ScoringController(QObject):
 
         lower_this_threads_priority(TSNE_NICENESS)  # after training and the GUI
         torch.set_num_threads(1)  # one core's worth: training keeps the others
-        built: tuple[tuple, Any] | None = None
         while True:
             with self._wake:
                 while not self._jobs and not self._closed:
@@ -174,24 +174,41 @@ class ScoringController(QObject):
                 if self._closed:
                     return
                 job = self._jobs.popleft()
-            try:
-                key = (job.model.at, id(job.model.state))
-                if built is None or built[0] != key:
-                    built = (key, _build(job.model))
-                if isinstance(job, _InputJob):
-                    self._score_inputs(built[1], job)
-                else:
-                    self._score_test(built[1], job)
-            except _Stale:
-                continue
-            except LatentlabError as exc:
-                self._failed(job, str(exc))
-            except OSError as exc:
-                self._failed(job, os_error_sentence(exc))
-            except Exception as exc:  # noqa: BLE001 - a bug here must not end the thread silently
-                traceback.print_exception(exc)
-                self._failed(job, f"Scoring failed unexpectedly ({type(exc).__name__}: {exc}); "
-                                  f"the details are printed on the console.")
+            self._do(job)
+
+    def _do(self, job) -> None:
+        try:
+            model = self._model_for(job.model)
+            if isinstance(job, _InputJob):
+                self._score_inputs(model, job)
+            else:
+                self._score_test(model, job)
+        except _Stale:
+            pass
+        except LatentlabError as exc:
+            self._failed(job, str(exc))
+        except OSError as exc:
+            self._failed(job, os_error_sentence(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug here must not end the thread silently
+            traceback.print_exception(exc)
+            self._failed(job, f"Scoring failed unexpectedly ({type(exc).__name__}: {exc}); "
+                              f"the details are printed on the console.")
+
+    def _model_for(self, model: _Model):
+        """The VAE of ``model``, built once: the newest two are kept (a test set and images may differ)."""
+        key = (model.at, id(model.state))
+        if key not in self._built:
+            self._built = {**dict(list(self._built.items())[-1:]), key: _build(model)}
+        return self._built[key]
+
+    def _serve_inputs(self) -> None:
+        """Score the images queued meanwhile: someone waits for them, so they go between two test batches."""
+        while True:
+            with self._wake:
+                if self._closed or not self._jobs or not isinstance(self._jobs[0], _InputJob):
+                    return
+                job = self._jobs.popleft()
+            self._do(job)
 
     def _failed(self, job, message: str) -> None:
         self.failed.emit(message)
@@ -217,6 +234,7 @@ class ScoringController(QObject):
             if job.token != self._test_token:
                 raise _Stale
             self.test_progress.emit(done, n)
+            self._serve_inputs()
 
         images = torch.from_numpy(np.array(job.images, copy=True))  # torch wants a writable array
         s = item_scores(model, images, samples=IW_SAMPLES, progress=progress)
