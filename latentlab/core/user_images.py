@@ -21,6 +21,7 @@ import numpy as np
 from .errors import DataError
 
 DIGITS_LEVELS = 17  # sklearn's digits count 0..16 pixels of a 4x4 block
+PHOTO_PIXELS = 2048 * 2048  # larger than any dataset's items: read at a reduced scale
 MAX_FILE_PIXELS = 8192 * 8192  # as large as a photo gets; beyond it, a decompression bomb
 
 
@@ -63,6 +64,10 @@ def read_image(path: str | Path, spec: ImageSpec) -> np.ndarray:
                 if img.size[0] * img.size[1] > MAX_FILE_PIXELS:
                     w, h = img.size
                     raise DataError(f"The image {path.name} is {w}x{h} pixels, too large to encode.")
+                if img.format == "JPEG" and img.size[0] * img.size[1] > PHOTO_PIXELS:
+                    # A photo, never a dataset item: let the decoder shrink it by 2-8x as it reads
+                    # (some ms instead of over 100 on the GUI thread); the resize below does the rest.
+                    img.draft("L" if spec.grey else "RGB", (4 * spec.width, 4 * spec.height))
                 if img.mode.startswith("I;16"):  # 16-bit grey: convert() would clip it to white
                     img = Image.fromarray((np.asarray(img).astype(np.uint16) >> 8).astype(np.uint8))
                 img = img.convert("L" if spec.grey else "RGB")
