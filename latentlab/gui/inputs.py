@@ -52,11 +52,11 @@ class InputsPresenter:
         for item in self.scores.inputs:
             percentile = self.scores.percentile(item)
             if item.nll is None:
-                shown = "scoring\u2026"
+                shown = "\u2026"
             elif percentile is not None:
                 shown = f"{percentile:.1f}"
             else:
-                shown = "waiting for the test NLL\u2026" if self.scores.pending_test else "\u2014"
+                shown = "after the test NLL\u2026" if self.scores.pending_test else "\u2014"
             epoch = f" by the model of epoch {item.scored_at[0]}" if item.scored_at else ""
             rows.append(InputRow(item.id, f"{item.id}. {item.name}", item.image, self._recon(item),
                                  nats(item.neg_elbo), nats(item.nll), shown,

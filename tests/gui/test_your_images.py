@@ -52,7 +52,7 @@ def test_an_encoded_test_image_lands_on_its_own_posterior_mean(make_window, qtbo
     png = write_png(window.explorer.contents.test_images[k], tmp_path / "digit.png")
     assert window.encoding.encode_files([png]) == 1
     assert window.input_list.table.rowCount() == 1  # the row is there at once, scores to follow
-    assert window.input_list.table.item(0, 5).text() == "scoring…"
+    assert window.input_list.table.item(0, 2).text() == "1. digit.png\nscoring…"
     scored(window, 1, qtbot)
     item = window.scores.inputs[0]
     np.testing.assert_allclose(item.mu, snap.latents[k], atol=1e-5)  # prepared exactly as the item was
@@ -62,9 +62,10 @@ def test_an_encoded_test_image_lands_on_its_own_posterior_mean(make_window, qtbo
     np.testing.assert_allclose([marker.x, marker.y], view.points[k], atol=1e-5)
     np.testing.assert_allclose(window.inputs.stars.points, [view.points[k]], atol=1e-5)
     assert item.nll <= item.neg_elbo + 1.0  # the NLL estimate sits below the -ELBO (up to sampling noise)
-    row = [window.input_list.table.item(0, c).text() for c in range(6)]
-    assert row[2] == "1. digit.png" and float(row[3]) == pytest.approx(item.neg_elbo, abs=0.01)
-    assert 0.0 <= float(row[5]) <= 100.0
+    name, nll, elbo, rank = window.input_list.table.item(0, 2).text().split("\n")
+    percentile = window.scores.percentile(item)
+    assert name == "1. digit.png" and nll == f"NLL {item.nll:.2f} nats" and elbo == f"−ELBO {item.neg_elbo:.2f} nats"
+    assert rank == f"percentile {percentile:.1f}" and 0.0 <= percentile <= 100.0
     # Its reconstruction is the decoding of that mean, through the one decoder copy.
     recon = window.input_list.table.item(0, 1).data(Qt.ItemDataRole.DecorationRole)
     assert recon is not None and not recon.isNull()
@@ -82,7 +83,7 @@ def test_an_mnist_digit_scores_a_lower_nll_percentile_than_a_cifar_image(make_wi
     p_digit, p_photo = window.scores.percentile(mine), window.scores.percentile(theirs)
     assert p_digit < p_photo
     assert p_photo > 95.0  # less likely than nearly every test digit: out of distribution
-    assert window.input_list.table.item(1, 5).text() == f"{p_photo:.1f}"
+    assert f"percentile {p_photo:.1f}" in window.input_list.table.item(1, 2).text()
     # The marker went to the newest image; a click on the first row takes it back there.
     assert window.explorer.marker.item == theirs.id
     window.input_list.table.cellClicked.emit(0, 2)

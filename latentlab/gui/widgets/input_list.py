@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from .images import to_display
 
 THUMB = 48  # pixels a side: an 8x8 digit at 6x, a 28x28 one at about 2x
-COLUMNS = ("Input", "Recon.", "Name", "\u2212ELBO", "NLL", "Percentile")
+COLUMNS = ("Input", "Recon.", "Image and scores")  # narrow enough for a dock beside the controls
 HINT = ("Encode an image (File \u2192 Encode image\u2026, or drop files on the window) to see where the model puts it. "
         "Its percentile is the share of test items the model finds more likely: near 100, it is unlike its data.")
 
@@ -69,13 +69,14 @@ class InputList(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setIconSize(QSize(THUMB, THUMB))
-        self.table.verticalHeader().setDefaultSectionSize(THUMB + 4)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(max(THUMB, 4 * self.fontMetrics().lineSpacing()) + 6)
         self.table.cellClicked.connect(self._on_clicked)
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
@@ -109,10 +110,15 @@ class InputList(QWidget):
                 self._set(r, 0, "", pixmap(row.image))
             if old is None or old.recon is not row.recon or self.table.item(r, 1) is None:
                 self._set(r, 1, "", None if row.recon is None else pixmap(row.recon))
-            for c, text in ((2, row.name), (3, row.neg_elbo), (4, row.nll), (5, row.percentile)):
-                self._set(r, c, text, None, row.tooltip)
+            self._set(r, 2, self.describe(row), None, row.tooltip)
         self.rows = rows
         self.clear_button.setEnabled(bool(rows))
+
+    @staticmethod
+    def describe(row: InputRow) -> str:
+        if row.recon is None:
+            return f"{row.name}\nscoring\u2026"
+        return f"{row.name}\nNLL {row.nll} nats\n\u2212ELBO {row.neg_elbo} nats\npercentile {row.percentile}"
 
     def _set(self, r: int, c: int, text: str, icon: QPixmap | None, tooltip: str = "") -> None:
         item = self.table.item(r, c) or QTableWidgetItem()
@@ -120,8 +126,6 @@ class InputList(QWidget):
         item.setToolTip(tooltip)
         if c < 2:
             item.setData(Qt.ItemDataRole.DecorationRole, icon)
-        if c >= 3:
-            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if self.table.item(r, c) is None:
             self.table.setItem(r, c, item)
 
