@@ -215,7 +215,9 @@ def test_dragging_the_marker_in_the_real_window_changes_the_decoded_image(app, t
     assert scatter is not None, f"the marker at {marker} is not inside a plot: {areas}"
     # Below the top row of panes: Decoder (left), Reconstructions, Traversals (right); the
     # Decoder's interpolation strip sits under its image view, so take the upper of the left-most two.
-    lower = sorted((b for b in areas if b[1] > scatter[3]), key=lambda b: (b[0], b[1]))
+    # (Right of the left column: the "Your images" table there under the controls is dark too.)
+    top_row_left = min(b[0] for b in areas if b[1] < scatter[3] and b[3] > scatter[1])
+    lower = sorted((b for b in areas if b[1] > scatter[3] and b[0] >= top_row_left - 40), key=lambda b: (b[0], b[1]))
     assert len(lower) >= 3, f"cannot find the Decoder, Reconstructions and Traversals panes: {areas}"
     decoder = lower[0]
     traversal = max(lower, key=lambda b: b[0])
