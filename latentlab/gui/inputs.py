@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .explorer import Change, Explorer
-from .scores import IW_SAMPLES, Scores
+from .scores import Scores
 from .widgets.input_list import InputRow
 
 SCORED = Change.RUN | Change.SNAPSHOT | Change.INPUTS
@@ -60,7 +60,7 @@ class InputsPresenter:
             epoch = f" by the model of epoch {item.scored_at[0]}" if item.scored_at else ""
             rows.append(InputRow(item.id, f"{item.id}. {item.name}", item.image, self._recon(item),
                                  nats(item.neg_elbo), nats(item.nll), shown,
-                                 f"{item.name}: scored{epoch} with {IW_SAMPLES} importance samples"))
+                                 f"{item.name}: scored{epoch} with {item.samples or self.scores.samples} importance samples"))
         self.panel.set_rows(rows)
 
     def _recon(self, item) -> np.ndarray | None:

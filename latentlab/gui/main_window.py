@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         self.scoring.failed.connect(self.show_error)
         self.scoring.test_progress.connect(self.inputs.test_progress)
         self.loss_plot.test_nll_requested.connect(self.scoring.compute_test_nll)
+        self.loss_plot.test_nll_samples_changed.connect(self.scoring.set_samples)
         self.input_list.encode_requested.connect(self.encoding.ask_and_encode)
         self.input_list.draw_requested.connect(self.encoding.draw)
         self.input_list.clear_requested.connect(self.scores.clear)

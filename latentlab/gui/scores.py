@@ -16,7 +16,8 @@ from latentlab.core.user_images import percentile_of
 
 from .explorer import Change, Explorer
 
-IW_SAMPLES = 100  # importance samples per item (Burda et al.'s K); the CLI's default too
+IW_SAMPLES = 100  # importance samples per item (Burda et al.'s K) unless the user picks another; the CLI's default too
+MAX_IW_SAMPLES = 5000  # the IWAE paper's evaluation K: as many as anyone asks for
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class EncodedInput:
     mu: np.ndarray | None = None  # (D,) the posterior mean: where it lands
     logvar: np.ndarray | None = None
     neg_elbo: float | None = None  # nats
-    nll: float | None = None  # nats, importance-sampled with IW_SAMPLES
+    nll: float | None = None  # nats, importance-sampled with ``samples`` draws
     scored_at: tuple[int, int] | None = None  # (epoch, step) of the model that scored it
+    samples: int | None = None  # K of that score
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Scores:
         self.inputs: tuple[EncodedInput, ...] = ()
         self.test: TestNLL | None = None
         self.pending_test = False  # a test NLL is being computed
+        self.samples = IW_SAMPLES  # K for every score from now on: images and test items compare at one K
         self._next_id = 1
         explorer.subscribe(self._on_change)
 
@@ -89,18 +92,29 @@ class Scores:
             self.inputs = ()
             self.explorer.notify(Change.INPUTS)
 
-    def unscored(self) -> tuple[EncodedInput, ...]:
-        """Inputs not yet scored by the model on screen."""
-        return tuple(i for i in self.inputs if i.scored_at != self.current)
+    def set_samples(self, k: int) -> bool:
+        """Score with K = ``k`` from now on; False (nothing changes) when it is already that, or out of range."""
+        k = int(k)
+        if k == self.samples or not 1 <= k <= MAX_IW_SAMPLES:
+            return False
+        self.samples = k
+        self.explorer.notify(Change.INPUTS)
+        return True
 
-    def inputs_scored(self, at: tuple[int, int], ids, mu, logvar, neg_elbo, nll) -> bool:
-        """Scores of inputs ``ids`` under the model of ``at``; dropped (False) when that model is gone."""
-        if at != self.current:
+    def unscored(self) -> tuple[EncodedInput, ...]:
+        """Inputs not yet scored by the model on screen, at the K chosen."""
+        return tuple(i for i in self.inputs if i.scored_at != self.current or i.samples != self.samples)
+
+    def inputs_scored(self, at: tuple[int, int], samples: int, ids, mu, logvar, neg_elbo, nll) -> bool:
+        """Scores of inputs ``ids`` under the model of ``at`` with K = ``samples``; dropped (False) when that
+        model is gone or another K has been chosen meanwhile."""
+        if at != self.current or samples != self.samples:
             return False
         by_id = {int(i): k for k, i in enumerate(ids)}
         self.inputs = tuple(
             replace(item, mu=_frozen(mu[by_id[item.id]]), logvar=_frozen(logvar[by_id[item.id]]),
-                    neg_elbo=float(neg_elbo[by_id[item.id]]), nll=float(nll[by_id[item.id]]), scored_at=at)
+                    neg_elbo=float(neg_elbo[by_id[item.id]]), nll=float(nll[by_id[item.id]]), scored_at=at,
+                    samples=samples)
             if item.id in by_id else item
             for item in self.inputs
         )
@@ -110,14 +124,16 @@ class Scores:
     def percentile(self, item: EncodedInput) -> float | None:
         """Where ``item``'s NLL falls among the test items' (same model), in percent; None until known."""
         test = self.test
-        if item.nll is None or test is None or test.per_item is None or item.scored_at != (test.epoch, test.step):
+        if (item.nll is None or test is None or test.per_item is None or item.scored_at != (test.epoch, test.step)
+                or item.samples != test.samples):
             return None
         return percentile_of(item.nll, test.per_item)
 
     # -- the test set ---------------------------------------------------------------------------
     def test_is_current(self, per_item: bool = False) -> bool:
         test = self.test
-        return test is not None and (test.epoch, test.step) == self.current and (not per_item or test.per_item is not None)
+        return (test is not None and (test.epoch, test.step) == self.current
+                and (not per_item or (test.per_item is not None and test.samples == self.samples)))
 
     def test_started(self) -> None:
         self.pending_test = True

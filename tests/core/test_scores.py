@@ -29,10 +29,10 @@ def world():
     return explorer, scores, changes
 
 
-def score(scores: Scores, at, nll: float):
+def score(scores: Scores, at, nll: float, samples: int = IW_SAMPLES):
     ids = [i.id for i in scores.unscored()]
     n = len(ids)
-    return scores.inputs_scored(at, ids, np.zeros((n, 3)), np.zeros((n, 3)), np.full(n, nll + 1.0), np.full(n, nll))
+    return scores.inputs_scored(at, samples, ids, np.zeros((n, 3)), np.zeros((n, 3)), np.full(n, nll + 1.0), np.full(n, nll))
 
 
 def test_an_image_is_scored_by_the_model_on_screen_and_ranked_among_its_test_items(world):
@@ -96,3 +96,20 @@ def test_clear_forgets_all_images_once(world):
     scores.clear()
     assert scores.inputs == () and Change.INPUTS in changes[-1]
     assert scores.add("c", np.zeros((1, 2, 2), np.uint8)).id == 3  # ids are never reused: stale answers miss
+
+
+def test_another_k_rescores_the_images_and_ranks_them_only_among_test_items_of_that_k(world):
+    explorer, scores, changes = world
+    scores.add("a.png", np.zeros((1, 2, 2), np.uint8))
+    assert score(scores, (1, 10), nll=5.0)
+    assert scores.test_scored(model.TestNLL(1, 10, IW_SAMPLES, 4.5, 5.0, np.arange(10.0)))
+    assert scores.percentile(scores.inputs[0]) is not None
+    assert not scores.set_samples(IW_SAMPLES) and not scores.set_samples(0) and not scores.set_samples(10**6)
+    assert scores.set_samples(1000) and Change.INPUTS in changes[-1]
+    assert scores.unscored() == scores.inputs  # to be scored again, with K = 1000
+    assert not scores.test_is_current(per_item=True)  # the test items' NLLs are of K = 100
+    assert not score(scores, (1, 10), nll=4.0, samples=IW_SAMPLES)  # an answer asked for at the old K: dropped
+    assert score(scores, (1, 10), nll=4.0, samples=1000)
+    assert scores.percentile(scores.inputs[0]) is None  # K = 1000 against K = 100: no ranking
+    assert scores.test_scored(model.TestNLL(1, 10, 1000, 4.4, 5.0, np.arange(10.0)))
+    assert scores.percentile(scores.inputs[0]) == pytest.approx(45.0)

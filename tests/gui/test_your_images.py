@@ -194,3 +194,25 @@ def test_an_image_is_scored_between_batches_of_a_test_nll_in_flight(make_window,
     window.encoding.encode_files([write_png(window.explorer.contents.test_images[0], tmp_path / "a.png")])
     scored(window, 1, qtbot)
     assert arrived == ["image", "test set"]  # the image did not wait for the whole test set
+
+
+def test_a_chosen_k_scores_the_images_and_the_test_set_and_is_kept(make_window, qtbot, run16, tmp_path):
+    from PySide6.QtTest import QTest
+
+    run = copy_run(run16, tmp_path)
+    window = make_window()
+    assert window.open_run_dir(run)
+    window.encoding.encode_files([write_png(window.explorer.contents.test_images[5], tmp_path / "five.png")])
+    scored(window, 1, qtbot)
+    at_100 = window.scores.inputs[0].nll
+    spin = window.loss_plot.nll_samples
+    spin.selectAll()
+    QTest.keyClicks(spin, "1000")  # typed as a person would: one change when it is committed
+    QTest.keyClick(spin, Qt.Key.Key_Return)
+    assert window.scores.samples == 1000
+    scored(window, 1, qtbot)
+    item, test = window.scores.inputs[0], window.scores.test
+    assert item.samples == test.samples == 1000 and item.nll != at_100
+    assert item.nll <= at_100 + 0.5  # more samples: a tighter (lower) estimate, up to noise
+    assert "K=1000" in window.loss_plot.nll_label.text()
+    assert json.loads((run / "run.json").read_text())["evaluation"]["iw_samples"] == 1000

@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from latentlab.core.errors import LatentlabError, os_error_sentence
 
 from ..explorer import Change, Explorer, MarkerSource
-from ..scores import IW_SAMPLES, Scores, TestNLL
+from ..scores import Scores, TestNLL
 from ..workers import TSNE_NICENESS, lower_this_threads_priority
 
 
@@ -40,6 +40,7 @@ class _Model:
 @dataclass(frozen=True)
 class _InputJob:
     model: _Model
+    samples: int  # K
     ids: tuple[int, ...]
     images: np.ndarray  # (N, C, H, W) uint8
 
@@ -47,6 +48,7 @@ class _InputJob:
 @dataclass(frozen=True)
 class _TestJob:
     model: _Model
+    samples: int  # K
     images: np.ndarray
     run_dir: Path | None  # where to keep the result (run.json), if it is saved at this step
     token: int
@@ -57,7 +59,7 @@ class _Stale(Exception):
 
 
 class ScoringController(QObject):
-    inputs_scored = Signal(object, object)  # (epoch, step), ItemScores-like tuple of arrays
+    inputs_scored = Signal(object, int, object)  # (epoch, step), K, (ids, mu, logvar, neg_elbo, nll)
     test_scored = Signal(object, int)  # TestNLL | None, token
     test_progress = Signal(int, int)  # items done, items in all
     failed = Signal(str)
@@ -90,9 +92,15 @@ class ScoringController(QObject):
             return False
         self._test_token += 1
         # Kept in run.json when that still describes this model and no trainer holds the folder.
-        self._submit(_TestJob(model, contents.test_images, contents.run_dir, self._test_token), first=False)
+        self._submit(_TestJob(model, self.scores.samples, contents.test_images, contents.run_dir, self._test_token),
+                     first=False)
         self.scores.test_started()
         return True
+
+    def set_samples(self, k: int) -> None:
+        """Score with K = ``k`` from now on: the images at once; the test items when next asked (or needed)."""
+        if self.scores.set_samples(k):
+            self._score_unscored()
 
     def place_input(self, item_id: int) -> bool:
         """Put the marker on one of the user's scored images: its posterior mean, where the view shows it."""
@@ -131,7 +139,8 @@ class ScoringController(QObject):
         todo = self.scores.unscored()
         model = self._model()
         if todo and model is not None:
-            self._submit(_InputJob(model, tuple(i.id for i in todo), np.stack([i.image for i in todo])), first=True)
+            self._submit(_InputJob(model, self.scores.samples, tuple(i.id for i in todo),
+                                   np.stack([i.image for i in todo])), first=True)
 
     def _submit(self, job, first: bool) -> None:
         with self._wake:
@@ -143,10 +152,10 @@ class ScoringController(QObject):
             self._wake.notify()
 
     # -- results, on the GUI thread -------------------------------------------------------------
-    def _on_inputs_scored(self, at, result) -> None:
+    def _on_inputs_scored(self, at, samples: int, result) -> None:
         ids = set(int(i) for i in result[0])
         fresh = [i.id for i in self.scores.inputs if i.id in ids and i.scored_at is None]  # never scored before
-        if not self.scores.inputs_scored(at, *result):
+        if not self.scores.inputs_scored(at, samples, *result):
             return
         marker = self.explorer.marker
         if fresh:
@@ -220,8 +229,8 @@ class ScoringController(QObject):
 
         from latentlab.core.evaluate import item_scores
 
-        s = item_scores(model, torch.from_numpy(np.array(job.images, copy=True)), samples=IW_SAMPLES)
-        self.inputs_scored.emit(job.model.at, (job.ids, s.mu.numpy(), s.logvar.numpy(), s.neg_elbo.numpy(),
+        s = item_scores(model, torch.from_numpy(np.array(job.images, copy=True)), samples=job.samples)
+        self.inputs_scored.emit(job.model.at, job.samples, (job.ids, s.mu.numpy(), s.logvar.numpy(), s.neg_elbo.numpy(),
                                                s.nll.numpy()))
 
     def _score_test(self, model, job: _TestJob) -> None:
@@ -237,14 +246,14 @@ class ScoringController(QObject):
             self._serve_inputs()
 
         images = torch.from_numpy(np.array(job.images, copy=True))  # torch wants a writable array
-        s = item_scores(model, images, samples=IW_SAMPLES, progress=progress)
+        s = item_scores(model, images, samples=job.samples, progress=progress)
         per_item = s.nll.numpy().astype(np.float64)
         per_item.flags.writeable = False
         epoch, step = job.model.at
-        result = TestNLL(epoch, step, IW_SAMPLES, float(per_item.mean()), float(s.neg_elbo.mean()), per_item)
+        result = TestNLL(epoch, step, job.samples, float(per_item.mean()), float(s.neg_elbo.mean()), per_item)
         if job.run_dir is not None:  # kept beside the checkpoint it scores, when that is the run's latest
             record_evaluation(job.run_dir, step, {"nll": result.mean, "neg_elbo": result.neg_elbo,
-                                                  "iw_samples": IW_SAMPLES, "n_items": len(per_item)})
+                                                  "iw_samples": job.samples, "n_items": len(per_item)})
         self.test_scored.emit(result, job.token)
 
 

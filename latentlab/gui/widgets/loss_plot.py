@@ -12,7 +12,9 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+)
 
 from .images import steady_label
 
@@ -32,6 +34,7 @@ class LossPlot(QWidget):
 
     log_scale_toggled = Signal(bool)
     test_nll_requested = Signal()
+    test_nll_samples_changed = Signal(int)  # K, once typed or stepped
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -70,14 +73,23 @@ class LossPlot(QWidget):
         self.nll_label = steady_label(QLabel())
         self.nll_label.setStyleSheet("color: #dddddd;")
         self.nll_button = QPushButton("Test NLL")
-        self.nll_button.setToolTip("Estimate the test set's negative log-likelihood with 100 importance samples "
+        self.nll_button.setToolTip("Estimate the test set's negative log-likelihood with K importance samples "
                                    "per item (Burda et al.), in the background; it is kept in the run's run.json")
         self.nll_button.clicked.connect(self.test_nll_requested)
+        self.nll_samples = QSpinBox()
+        self.nll_samples.setRange(1, 5000)
+        self.nll_samples.setValue(100)
+        self.nll_samples.setPrefix("K = ")
+        self.nll_samples.setKeyboardTracking(False)  # one change when the number is typed, not one per digit
+        self.nll_samples.setToolTip("Importance samples per item for the test NLL and your images' NLLs: more "
+                                    "give a tighter estimate and take proportionally longer")
+        self.nll_samples.valueChanged.connect(self.test_nll_samples_changed)
         self.set_test_nll("", enabled=False)
 
         top = QHBoxLayout()
         top.addWidget(self.log_box)
         top.addWidget(self.nll_label, 1)
+        top.addWidget(self.nll_samples)
         top.addWidget(self.nll_button)
         kl_box = QWidget()
         kl_layout = QVBoxLayout(kl_box)
