@@ -192,7 +192,7 @@ def test_an_image_is_scored_between_batches_of_a_test_nll_in_flight(make_window,
     window.scoring.test_scored.connect(lambda *_: arrived.append("test set"))
     window.loss_plot.nll_button.click()  # 500 test items, K = 100: some seconds of work on one core
     window.encoding.encode_files([write_png(window.explorer.contents.test_images[0], tmp_path / "a.png")])
-    scored(window, 1, qtbot)
+    qtbot.waitUntil(lambda: len(arrived) == 2, timeout=SCORE_MS)
     assert arrived == ["image", "test set"]  # the image did not wait for the whole test set
 
 
