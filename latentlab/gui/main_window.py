@@ -39,6 +39,7 @@ from .presenter import Presenter
 from .run_status import RunStatus
 from .scores import Scores
 from .traversals import TraversalPresenter
+from .trust import TrustPresenter
 from .widgets.control_panel import ControlPanel
 from .widgets.decode_canvas import DecodeCanvas
 from .widgets.gallery import ReconstructionGallery
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.directions = DirectionsPresenter(self.explorer, self.scatter, self.canvas)  # selections, slider, A-B path
         self.manifold = ManifoldPresenter(self.explorer, self.scatter)  # the view tiled with its decodings
         self.posteriors = PosteriorPresenter(self.explorer, self.scatter)  # hovered ellipses, points by σ
+        self.trust = TrustPresenter(self.explorer, self.scatter)  # the view's trust figures, true neighbours
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
         self.scores = Scores(self.explorer)  # the user's images and the test NLL, scored off the GUI thread
@@ -368,6 +370,7 @@ class MainWindow(QMainWindow):
         self.fetcher.shutdown()  # a download in flight is cancelled; its partial file removed
         self.projections.shutdown()
         self.manifold.shutdown()
+        self.trust.shutdown()
         self.scoring.shutdown()
         self._save_settings()
         event.accept()

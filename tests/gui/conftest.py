@@ -81,6 +81,7 @@ def _stop_workers(window: MainWindow) -> None:
             assert window.controller.stop_and_wait(120_000), "training did not stop within 2 minutes"
         window.projections.shutdown(60_000)
         window.scoring.shutdown(60)
+        window.trust.shutdown(60)
     except RuntimeError:  # the C++ object is already gone (the test deleted it)
         pass
 
