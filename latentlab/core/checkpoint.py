@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import pickle
 import re
@@ -495,10 +496,21 @@ def _parse_run_file(raw: bytes, meta_path: Path, run_dir: Path) -> Checkpoint:
     )
 
 
+MAX_RECORDED_SAMPLES = 10**6  # K beyond this is no estimate anyone ran: the entry is damaged
+
+
 def _parse_evaluation(value, step: int) -> dict[str, float] | None:
-    """The recorded evaluation, if it is one of this very checkpoint; anything else is ignored, not fatal."""
-    ok = isinstance(value, dict) and value.get("step") == step and all(_is_number(v) for v in value.values())
-    return dict(value) if ok else None
+    """The recorded evaluation, if it is one of this very checkpoint and its numbers are sane (finite
+    NLL and -ELBO, a whole K in range); anything else is ignored, not fatal."""
+    if not isinstance(value, dict) or value.get("step") != step or not all(_is_number(v) for v in value.values()):
+        return None
+    try:
+        finite = all(math.isfinite(float(value[k])) for k in ("nll", "neg_elbo") if k in value)
+        samples = value.get("iw_samples", 1)
+        whole = math.isfinite(float(samples)) and float(samples) == int(samples) and 1 <= samples <= MAX_RECORDED_SAMPLES
+    except (OverflowError, ValueError):
+        return None
+    return {k: float(v) for k, v in value.items()} if "nll" in value and finite and whole else None
 
 
 def record_evaluation(run_dir: str | os.PathLike, step: int, values: dict[str, float]) -> bool:
@@ -514,6 +526,9 @@ def record_evaluation(run_dir: str | os.PathLike, step: int, values: dict[str, f
             meta = json.loads(meta_path.read_bytes().decode("utf-8"))
             if not isinstance(meta, dict) or meta.get("step") != step:
                 return False
+            kept = _parse_evaluation(meta.get("evaluation"), step)
+            if kept is not None and kept.get("iw_samples", 0) > values.get("iw_samples", 0):
+                return False  # a finer estimate of this very checkpoint is kept already
             meta["evaluation"] = {**{k: float(v) for k, v in values.items()}, "step": step}
             atomic_write(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
             return True

@@ -70,6 +70,8 @@ def read_image(path: str | Path, spec: ImageSpec) -> np.ndarray:
                     img.draft("L" if spec.grey else "RGB", (4 * spec.width, 4 * spec.height))
                 if img.mode.startswith("I;16"):  # 16-bit grey: convert() would clip it to white
                     img = Image.fromarray((np.asarray(img).astype(np.uint16) >> 8).astype(np.uint8))
+                if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+                    img = _flatten(img)
                 img = img.convert("L" if spec.grey else "RGB")
                 if img.size != (spec.width, spec.height):
                     img = img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, reducing_gap=3.0)
@@ -82,6 +84,23 @@ def read_image(path: str | Path, spec: ImageSpec) -> np.ndarray:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         raise DataError(f"The image {path.name} could not be read ({reason}).") from None
     return quantise(pixels[None] if spec.grey else pixels.transpose(2, 0, 1), spec)
+
+
+def _flatten(img):
+    """An image with transparency on a plain background that contrasts with what is drawn.
+
+    Dropping alpha (what ``convert`` does) leaves the colour under transparent pixels, often
+    the very colour of the ink: a black stroke on a transparent sheet became all black.
+    """
+    from PIL import Image
+
+    rgba = img.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"))
+    if not alpha.any():
+        return rgba.convert("RGB")  # nothing opaque: no ink to contrast with
+    ink = np.asarray(rgba.convert("L"))[alpha > 0].mean()
+    shade = 255 if ink < 128 else 0  # dark ink on white, light ink on black
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (shade, shade, shade, 255)), rgba).convert("RGB")
 
 
 def quantise(image: np.ndarray, spec: ImageSpec) -> np.ndarray:

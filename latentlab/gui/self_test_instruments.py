@@ -193,15 +193,17 @@ def encode_image(app, window) -> str:
         raise RuntimeError("the drawing was not taken")
     wait_for(app, lambda: len(scores.inputs) == 2 and all(i.nll is not None for i in scores.inputs)
              and scores.test_is_current(per_item=True), 120, "the images and the test items to be scored")
-    item, drawing = scores.inputs
+    item, drawing = sorted(scores.inputs, key=lambda i: i.name != "item.png")  # the file is read on the worker
     if not np.allclose(item.mu, explorer.snapshot.latents[k], atol=1e-5):
         raise RuntimeError("the encoded test image is not at its own posterior mean")
     marker = explorer.marker
-    if marker.source is not MarkerSource.INPUT or not np.allclose(marker.latent, drawing.mu):
+    newest = max(scores.inputs, key=lambda i: i.id)
+    if marker.source is not MarkerSource.INPUT or not np.allclose(marker.latent, newest.mu):
         raise RuntimeError("the marker is not on the newest image's posterior mean")
-    if not np.allclose(window.inputs.stars.points, explorer.view.projection.transform(np.stack([item.mu, drawing.mu]))):
+    stars = explorer.view.projection.transform(np.stack([i.mu for i in scores.inputs]))
+    if not np.allclose(window.inputs.stars.points, stars):
         raise RuntimeError("the stars are not where the view puts the images' means")
-    percentiles = [scores.percentile(i) for i in scores.inputs]
+    percentiles = [scores.percentile(i) for i in (item, drawing)]
     if any(p is None or not 0 <= p <= 100 for p in percentiles):
         raise RuntimeError("an image has no percentile among the test items")
     scores.clear()

@@ -50,10 +50,9 @@ def test_an_encoded_test_image_lands_on_its_own_posterior_mean(make_window, qtbo
     snap, view = window.explorer.snapshot, window.explorer.view
     k = 41
     png = write_png(window.explorer.contents.test_images[k], tmp_path / "digit.png")
-    assert window.encoding.encode_files([png]) == 1
-    assert window.input_list.table.rowCount() == 1  # the row is there at once, scores to follow
-    assert window.input_list.table.item(0, 2).text() == "1. digit.png\nscoring…"
+    assert window.encoding.encode_files([png]) == 1  # read, prepared and scored on the worker
     scored(window, 1, qtbot)
+    assert window.input_list.table.rowCount() == 1
     item = window.scores.inputs[0]
     np.testing.assert_allclose(item.mu, snap.latents[k], atol=1e-5)  # prepared exactly as the item was
     np.testing.assert_allclose(item.logvar, snap.logvars[k], atol=1e-4)
@@ -107,7 +106,7 @@ def test_dropped_files_are_encoded_and_a_bad_one_is_one_sentence(make_window, qt
     assert enter.isAccepted()
     drop = QDropEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, drop)
-    assert window.error_box is not None
+    qtbot.waitUntil(lambda: window.error_box is not None, timeout=SCORE_MS)  # the files are read on the worker
     text = window.error_box.text()
     assert "notes.png" in text and "Traceback" not in text and text.count(".") <= 3
     assert [i.name for i in window.scores.inputs] == ["good.png"]  # the good one still went in
@@ -137,6 +136,7 @@ def test_a_drawn_digit_is_framed_like_the_dataset_and_scored(make_window, qtbot,
     side = pad.canvas.width()
     pad.canvas.stroke([(side * 0.5, side * 0.15), (side * 0.5, side * 0.85)])  # a "1"
     pad.encode_button.click()
+    assert window.input_list.table.item(0, 2).text() == "1. drawing 1\nscoring…"  # its row at once, scores to follow
     scored(window, 1, qtbot)
     item = window.scores.inputs[0]
     assert item.name == "drawing 1" and item.image.shape == (1, 8, 8)
@@ -216,3 +216,25 @@ def test_a_chosen_k_scores_the_images_and_the_test_set_and_is_kept(make_window, 
     assert item.nll <= at_100 + 0.5  # more samples: a tighter (lower) estimate, up to noise
     assert "K=1000" in window.loss_plot.nll_label.text()
     assert json.loads((run / "run.json").read_text())["evaluation"]["iw_samples"] == 1000
+
+
+def test_a_file_with_a_too_long_name_dragged_over_the_window_is_ignored(make_window, tmp_path):
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / ("a" * 300 + ".png")))])
+    enter = QDragEnterEvent(QPointF(10, 10).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    enter.setAccepted(False)
+    QApplication.sendEvent(window, enter)  # no OSError out of the event handler
+    assert not enter.isAccepted()
+
+
+def test_many_files_at_once_are_read_and_scored_in_one_job_each(make_window, qtbot, run2, tmp_path):
+    window = make_window()
+    assert window.open_run_dir(copy_run(run2, tmp_path))
+    jobs = []
+    window.scoring.inputs_scored.connect(lambda at, k, result: jobs.append(len(result[0])))
+    paths = [write_png(window.explorer.contents.test_images[i], tmp_path / f"{i}.png") for i in range(30)]
+    assert window.encoding.encode_files(paths) == 30
+    scored(window, 30, qtbot)
+    assert jobs == [30]  # not 1 + 2 + ... + 30 images scored, one job per file

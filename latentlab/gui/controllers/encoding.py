@@ -1,12 +1,13 @@
 """Your own images in: File -> Encode image…, files dropped on the window, and the drawing pad.
 
-Each image is prepared as the run's dataset items were (``core.user_images``) and handed to
-the scoring controller, which encodes and scores it off the GUI thread. A file that cannot
-be read is one sentence in one dialog, and the others still go in.
+Each image is prepared as the run's dataset items were (``core.user_images``) by the scoring
+controller, which reads, encodes and scores it off the GUI thread. A file that cannot be
+read is one sentence in one dialog, and the others still go in.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,7 @@ from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from latentlab.core.errors import LatentlabError
-from latentlab.core.user_images import ImageSpec, frame_drawing, read_image
+from latentlab.core.user_images import ImageSpec, frame_drawing
 
 from ..explorer import Explorer
 from .scoring import ScoringController
@@ -57,25 +58,16 @@ class EncodeActions(QObject):
             self.encode_files(paths)
 
     def encode_files(self, paths) -> int:
-        """Encode these image files; returns how many went in. Unreadable ones are one dialog."""
+        """Encode these image files; returns how many are on their way. They are read on the scoring
+        worker (a large photo takes a while), and the unreadable ones are one dialog."""
         spec = self._ready()
         if spec is None:
             return 0
         paths = [Path(p) for p in paths]
-        problems, done = [], 0
-        if len(paths) > MAX_FILES:
-            problems.append(f"Only the first {MAX_FILES} of {len(paths)} files were encoded.")
-            paths = paths[:MAX_FILES]
-        for path in paths:
-            try:
-                self.scoring.encode(path.name, read_image(path, spec))
-                done += 1
-            except LatentlabError as exc:
-                problems.append(str(exc))
-        if problems:
-            more = f" ({len(problems) - 1} more could not be encoded either.)" if len(problems) > 1 else ""
-            self.show_error(problems[0] + more)
-        return done
+        if not paths:
+            return 0
+        self.scoring.read_and_encode(spec, paths[:MAX_FILES], skipped=max(0, len(paths) - MAX_FILES))
+        return min(len(paths), MAX_FILES)
 
     # -- drops ---------------------------------------------------------------------------------
     @staticmethod
@@ -83,7 +75,8 @@ class EncodeActions(QObject):
         """The local files among what is dragged over the window (folders and web links are not images)."""
         if not mime.hasUrls():
             return []
-        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and Path(url.toLocalFile()).is_file()]
+        # os.path.isfile: Path.is_file raises on a name too long or a folder it may not enter.
+        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and os.path.isfile(url.toLocalFile())]
 
     # -- the drawing pad -------------------------------------------------------------------------
     def draw(self) -> None:

@@ -34,7 +34,7 @@ class _Model:
     at: tuple[int, int]  # (epoch, step)
     config: Mapping[str, Any]
     image_shape: tuple[int, int, int]
-    state: Mapping[str, np.ndarray]
+    snapshot: Any  # the frozen EpochSnapshot whose weights these are: its identity names the model
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class _InputJob:
     samples: int  # K
     ids: tuple[int, ...]
     images: np.ndarray  # (N, C, H, W) uint8
+
+
+@dataclass(frozen=True)
+class _ReadJob:
+    """Image files to read and prepare as the run's items (big files take a while: never on the GUI thread)."""
+
+    contents: Any  # the RunContents they are for: dropped when another run is on screen
+    spec: Any  # core.user_images.ImageSpec
+    paths: tuple[Path, ...]
+    skipped: int  # files beyond MAX_FILES, to say so
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class _Stale(Exception):
 
 class ScoringController(QObject):
     inputs_scored = Signal(object, int, object)  # (epoch, step), K, (ids, mu, logvar, neg_elbo, nll)
+    files_read = Signal(object, object, object)  # RunContents, [(name, image)], [problem sentences]
     test_scored = Signal(object, int)  # TestNLL | None, token
     test_progress = Signal(int, int)  # items done, items in all
     failed = Signal(str)
@@ -74,6 +85,7 @@ class ScoringController(QObject):
         self._built: dict[tuple, Any] = {}  # the worker's models, by snapshot (worker thread only)
         self.inputs_scored.connect(self._on_inputs_scored, Qt.ConnectionType.QueuedConnection)
         self.test_scored.connect(self._on_test_scored, Qt.ConnectionType.QueuedConnection)
+        self.files_read.connect(self._on_files_read, Qt.ConnectionType.QueuedConnection)
         self._thread = threading.Thread(target=self._run, name="latentlab-scoring", daemon=True)
         self._thread.start()
         explorer.subscribe(self._on_change)
@@ -83,6 +95,11 @@ class ScoringController(QObject):
         """Add one prepared image (C, H, W) uint8 and score it under the model on screen."""
         self.scores.add(name, image)
         self._score_unscored()
+
+    def read_and_encode(self, spec, paths, skipped: int = 0) -> None:
+        """Read these files on the worker, prepared by ``spec``; the readable ones are then encoded together,
+        and the others are one dialog."""
+        self._submit(_ReadJob(self.explorer.contents, spec, tuple(Path(p) for p in paths), skipped), first=True)
 
     def compute_test_nll(self) -> bool:
         """Score every test item under the model on screen; False when there is none, or it lacks an encoder."""
@@ -100,6 +117,8 @@ class ScoringController(QObject):
     def set_samples(self, k: int) -> None:
         """Score with K = ``k`` from now on: the images at once; the test items when next asked (or needed)."""
         if self.scores.set_samples(k):
+            if self.scores.pending_test:
+                self.compute_test_nll()  # the one in flight is of the old K: stopped at its next batch
             self._score_unscored()
 
     def place_input(self, item_id: int) -> bool:
@@ -109,7 +128,9 @@ class ScoringController(QObject):
             return False
         return self.explorer.place_latent(item.mu, MarkerSource.INPUT, item.id) is not None
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop the worker: a job in flight ends at its next batch. The thread is a daemon, so a batch
+        longer than ``timeout`` delays nothing but itself."""
         with self._wake:
             self._closed = True
             self._test_token += 1  # a test-set job in flight stops at its next batch
@@ -127,13 +148,15 @@ class ScoringController(QObject):
             with self._wake:
                 self._jobs.clear()
         elif Change.SNAPSHOT in change:
+            if self.scores.pending_test and self.scores.inputs:
+                self.compute_test_nll()  # the percentiles need this model's test NLL, not the last one's
             self._score_unscored()  # the inputs land where the newer model puts them
 
     def _model(self) -> _Model | None:
         snap, contents = self.explorer.snapshot, self.explorer.contents
         if snap is None or contents is None or not snap.encoder_state:
             return None
-        return _Model((snap.epoch, snap.step), contents.config["model"], contents.image_shape, snap.model_state)
+        return _Model((snap.epoch, snap.step), contents.config["model"], contents.image_shape, snap)
 
     def _score_unscored(self) -> None:
         todo = self.scores.unscored()
@@ -145,7 +168,13 @@ class ScoringController(QObject):
     def _submit(self, job, first: bool) -> None:
         with self._wake:
             if first:
-                self._jobs.appendleft(job)
+                if isinstance(job, _InputJob):  # it scores every image not yet scored: older such jobs are moot
+                    self._jobs = deque(j for j in self._jobs if not isinstance(j, _InputJob))
+                    reads = [j for j in self._jobs if isinstance(j, _ReadJob)]
+                    rest = [j for j in self._jobs if not isinstance(j, _ReadJob)]
+                    self._jobs = deque([*reads, job, *rest])  # files being read stay ahead: they add images
+                else:
+                    self._jobs.appendleft(job)
             else:
                 self._jobs = deque(j for j in self._jobs if not isinstance(j, _TestJob))  # the newest test job only
                 self._jobs.append(job)
@@ -164,6 +193,16 @@ class ScoringController(QObject):
             self.place_input(marker.item)  # rescored by a newer model: the marker follows it
         if not self.scores.test_is_current(per_item=True) and not self.scores.pending_test:
             self.compute_test_nll()  # its percentile needs the test items scored by the same model
+
+    def _on_files_read(self, contents, prepared, problems) -> None:
+        if contents is not self.explorer.contents:
+            return  # read for a run no longer on screen
+        for name, image in prepared:
+            self.scores.add(name, image)
+        self._score_unscored()
+        if problems:
+            more = f" ({len(problems) - 1} more could not be encoded either.)" if len(problems) > 1 else ""
+            self.failed.emit(problems[0] + more)
 
     def _on_test_scored(self, result, token: int) -> None:
         if token != self._test_token:
@@ -187,11 +226,12 @@ class ScoringController(QObject):
 
     def _do(self, job) -> None:
         try:
-            model = self._model_for(job.model)
-            if isinstance(job, _InputJob):
-                self._score_inputs(model, job)
+            if isinstance(job, _ReadJob):
+                self._read(job)
+            elif isinstance(job, _InputJob):
+                self._score_inputs(self._model_for(job.model), job)
             else:
-                self._score_test(model, job)
+                self._score_test(self._model_for(job.model), job)
         except _Stale:
             pass
         except LatentlabError as exc:
@@ -204,17 +244,20 @@ class ScoringController(QObject):
                               f"the details are printed on the console.")
 
     def _model_for(self, model: _Model):
-        """The VAE of ``model``, built once: the newest two are kept (a test set and images may differ)."""
-        key = (model.at, id(model.state))
-        if key not in self._built:
-            self._built = {**dict(list(self._built.items())[-1:]), key: _build(model)}
-        return self._built[key]
+        """The VAE of ``model``'s snapshot, built once: the newest two are kept (a test set and images may
+        differ). Each entry holds its snapshot, so the identity that keys it is never reused meanwhile."""
+        key = id(model.snapshot)
+        entry = self._built.get(key)
+        if entry is None or entry[0] is not model.snapshot:
+            entry = (model.snapshot, _build(model))
+            self._built = {**dict(list(self._built.items())[-1:]), key: entry}
+        return entry[1]
 
     def _serve_inputs(self) -> None:
         """Score the images queued meanwhile: someone waits for them, so they go between two test batches."""
         while True:
             with self._wake:
-                if self._closed or not self._jobs or not isinstance(self._jobs[0], _InputJob):
+                if self._closed or not self._jobs or not isinstance(self._jobs[0], (_InputJob, _ReadJob)):
                     return
                 job = self._jobs.popleft()
             self._do(job)
@@ -229,7 +272,12 @@ class ScoringController(QObject):
 
         from latentlab.core.evaluate import item_scores
 
-        s = item_scores(model, torch.from_numpy(np.array(job.images, copy=True)), samples=job.samples)
+        def progress(done: int, n: int) -> None:
+            if self._closed:
+                raise _Stale
+
+        images = torch.from_numpy(np.array(job.images, copy=True))  # torch wants a writable array
+        s = item_scores(model, images, samples=job.samples, progress=progress)
         self.inputs_scored.emit(job.model.at, job.samples, (job.ids, s.mu.numpy(), s.logvar.numpy(), s.neg_elbo.numpy(),
                                                s.nll.numpy()))
 
@@ -251,10 +299,30 @@ class ScoringController(QObject):
         per_item.flags.writeable = False
         epoch, step = job.model.at
         result = TestNLL(epoch, step, job.samples, float(per_item.mean()), float(s.neg_elbo.mean()), per_item)
+        self.test_scored.emit(result, job.token)  # on screen, whether or not it can be kept
         if job.run_dir is not None:  # kept beside the checkpoint it scores, when that is the run's latest
-            record_evaluation(job.run_dir, step, {"nll": result.mean, "neg_elbo": result.neg_elbo,
-                                                  "iw_samples": job.samples, "n_items": len(per_item)})
-        self.test_scored.emit(result, job.token)
+            try:
+                record_evaluation(job.run_dir, step, {"nll": result.mean, "neg_elbo": result.neg_elbo,
+                                                      "iw_samples": job.samples, "n_items": len(per_item)})
+            except LatentlabError as exc:
+                self.failed.emit(f"{exc} The test NLL is shown but not kept.")
+
+    def _read(self, job: _ReadJob) -> None:
+        from latentlab.core.user_images import read_image
+
+        prepared, problems = [], []
+        for path in job.paths:
+            if self._closed:
+                return
+            try:
+                prepared.append((path.name, read_image(path, job.spec)))
+            except LatentlabError as exc:
+                problems.append(str(exc))
+            except OSError as exc:
+                problems.append(os_error_sentence(exc))
+        if job.skipped:
+            problems.append(f"Only the first {len(job.paths)} of {len(job.paths) + job.skipped} files were encoded.")
+        self.files_read.emit(job.contents, prepared, problems)
 
 
 def _build(model: _Model):
@@ -265,5 +333,5 @@ def _build(model: _Model):
     from latentlab.core.model import build_from_state
 
     cfg = ModelConfig(**{**model.config, "hidden": tuple(model.config.get("hidden", (400,)))})
-    tensors = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in model.state.items()}
+    tensors = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in model.snapshot.model_state.items()}
     return build_from_state(cfg, tuple(model.image_shape), tensors)
