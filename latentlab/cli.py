@@ -74,7 +74,9 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     from latentlab import __version__
-    from latentlab.core.config import DATASETS, DEVICES, IMAGE_SIZES, LIKELIHOODS, MAX_SEED, MODELS
+    from latentlab.core.config import (
+        ACTIVATIONS, BINARIZATIONS, DATASETS, DEVICES, IMAGE_SIZES, LIKELIHOODS, LR_SCHEDULES, MAX_SEED, MODELS,
+    )
 
     parser = _Parser(prog="latentlab", description="Watch a Variational AutoEncoder learn.")
     parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
@@ -94,9 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", metavar="DIR", help="dataset root (torchvision layout) or image folder")
     t.add_argument("--image-size", type=_whole_number(*IMAGE_SIZES), help="folder: resize images to this square side")
     t.add_argument("--rgb", action="store_true", default=None, help="folder: keep colour (default grey)")
+    t.add_argument(
+        "--binarize", choices=BINARIZATIONS,
+        help="grey data: train on Bernoulli samples of the pixels, drawn afresh every batch (dynamic) or once "
+             "(static); the test set is binarized once, with a fixed seed (default: keep the grey levels)",
+    )
     t.add_argument("--model", choices=MODELS)
     t.add_argument("--latent-dim", type=int, metavar="N")
     t.add_argument("--hidden", type=_hidden, metavar="W[,W...]", help="hidden widths, e.g. 400 or 512,256")
+    t.add_argument("--activation", choices=ACTIVATIONS, help="hidden layers' nonlinearity (default relu)")
     t.add_argument("--likelihood", choices=LIKELIHOODS)
     t.add_argument("--sigma", type=_positive_float, help="gaussian: fixed observation std (default: learned)")
     t.add_argument("--beta", type=_nonneg_float, help="KL weight (1 = true ELBO)")
@@ -104,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, metavar="N", help="total epochs (resume trains up to this)")
     t.add_argument("--batch-size", type=int, metavar="N")
     t.add_argument("--lr", type=float)
+    t.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES,
+        help="constant (default), or iwae: Burda et al.'s lr x 10^(-i/7) for the 3^i epochs of stage i = 0..7",
+    )
+    t.add_argument("--adam-eps", type=_positive_float, metavar="EPS", help="Adam's epsilon (default 1e-8)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
     t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
@@ -184,6 +197,7 @@ def _train_config(args):
         "root": str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else None,
         "image_size": args.image_size,
         "channels": 3 if args.rgb else None,
+        "binarize": args.binarize,
     }
     model = {
         "kind": args.model,
@@ -191,11 +205,14 @@ def _train_config(args):
         "hidden": args.hidden,
         "likelihood": args.likelihood,
         "sigma": args.sigma,
+        "activation": args.activation,
     }
     train = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "lr_schedule": args.lr_schedule,
+        "adam_eps": args.adam_eps,
         "beta": args.beta,
         "kl_warmup_epochs": args.kl_warmup,
         "seed": args.seed,
@@ -302,10 +319,12 @@ def _evaluate(args) -> int:
     if result.nll is not None:  # kept beside the checkpoint it scores, for the app to show
         record_evaluation(run.run_dir, run.step, {"nll": result.nll, "neg_elbo": result.total,
                                                   "iw_samples": result.iw_samples, "n_items": result.n_items})
+    binarize = run.config.data.binarize
     if args.json:
-        print(json.dumps({**result.to_dict(), "epoch": run.epoch, "step": run.step}))
+        print(json.dumps({**result.to_dict(), "epoch": run.epoch, "step": run.step, "binarize": binarize}))
     else:
-        print(f"run {run.run_dir} (epoch {run.epoch}, step {run.step}), {result.n_items} test items, nats per image:")
+        items = f"{result.n_items} {'binarized ' if binarize else ''}test items"
+        print(f"run {run.run_dir} (epoch {run.epoch}, step {run.step}), {items}, nats per image:")
         print(f"  reconstruction  {result.recon:10.3f}")
         print(f"  KL              {result.kl:10.3f}")
         print(f"  -ELBO           {result.total:10.3f}")

@@ -317,6 +317,9 @@ class Checkpoint:
                 f"The test set in {self.run_dir} is malformed (empty, of another image shape, or with mismatched "
                 f"labels); the run is damaged."
             )
+        if self.config.data.binarize is not None and not bool(((images == 0) | (images == 255)).all()):
+            # Scored as it is, a grey test set would give figures of another quantity than the run's.
+            raise CheckpointError(f"The test set in {self.run_dir} is not binarized as the run's settings say; the run is damaged.")
         return images, labels
 
     def load_resume_state(self) -> dict[str, Any]:

@@ -24,10 +24,16 @@ DATASET_LABELS = {
 MODEL_LABELS = {"mlp": "MLP", "conv": "Convolutional"}
 LIKELIHOOD_LABELS = {"bernoulli": "Bernoulli (BCE)", "gaussian": "Gaussian (learned sigma)"}
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "Apple MPS"}
+BINARIZE_LABELS = {"dynamic": "Dynamic (a fresh sample every batch)", "static": "Static (sampled once)"}
+ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh"}
+LR_SCHEDULE_LABELS = {"constant": "Constant", "iwae": "IWAE (lr x 10^(-i/7) for 3^i epochs)"}
 DATASETS = tuple(DATASET_LABELS)
 MODELS = tuple(MODEL_LABELS)
 LIKELIHOODS = tuple(LIKELIHOOD_LABELS)
 DEVICES = tuple(DEVICE_LABELS)
+BINARIZATIONS = tuple(BINARIZE_LABELS)
+ACTIVATIONS = tuple(ACTIVATION_LABELS)
+LR_SCHEDULES = tuple(LR_SCHEDULE_LABELS)
 
 
 # Bounds of the settings; each refusal names its range. The CLI's option types read them too.
@@ -39,6 +45,7 @@ MAX_HIDDEN_WIDTH = 65536
 IMAGE_SIZES = (4, 512)
 MAX_LOG_EVERY = 1_000_000
 MAX_PROBE_SIZE = 256  # the gallery draws every probe item each epoch
+IWAE_STAGES = 8  # Burda et al. train stages i = 0..7, 3^i epochs each (3280 in all)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -59,7 +66,13 @@ class DataConfig:
     image_size: int | None = None  # "folder" only: resize to a square of this side (None: keep, if all agree)
     channels: int = 1  # "folder" only: 1 for grey, 3 for RGB
     test_fraction: float = 0.2  # where the data has no official split: share held out for testing
-    split_seed: int = 0  # the held-out split is fixed by this seed, not by the training seed
+    split_seed: int = 0  # the held-out split and a static or test binarization are fixed by this seed, not the training seed
+    binarize: str | None = None  # grey data only: "dynamic" resamples every batch, "static" once; None keeps the grey levels
+
+    @property
+    def rgb(self) -> bool:
+        """Whether the items are colour: CIFAR-10 always, an image folder when asked."""
+        return self.name == "cifar10" or (self.name == "folder" and self.channels == 3)
 
     def __post_init__(self) -> None:
         _require(self.name in DATASETS, f"Unknown dataset {self.name!r}; choose one of {', '.join(DATASETS)}.")
@@ -75,6 +88,14 @@ class DataConfig:
             f"The test fraction must lie strictly between 0 and 1, not {self.test_fraction}.",
         )
         _whole(self.split_seed, 0, MAX_SEED, "The split seed")
+        _require(
+            self.binarize is None or self.binarize in BINARIZATIONS,
+            f"Unknown binarization {self.binarize!r}; choose dynamic or static.",
+        )
+        _require(
+            self.binarize is None or not self.rgb,
+            f"Binarizing needs grey images, and these {self.name} images are RGB; drop --binarize or use grey data.",
+        )
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (400,)  # MLP hidden widths, encoder order; the decoder mirrors them
     likelihood: str = "bernoulli"  # bernoulli: BCE on logits, for data in [0, 1]; gaussian: squared error
     sigma: float | None = None  # gaussian only: fixed observation std; None learns one shared sigma
+    activation: str = "relu"  # between hidden layers; tanh is Burda et al.'s (IWAE) choice
 
     def __post_init__(self) -> None:
         hidden = self.hidden.split(",") if isinstance(self.hidden, str) else self.hidden
@@ -106,6 +128,10 @@ class ModelConfig:
             self.sigma is None or (math.isfinite(self.sigma) and self.sigma > 0),
             f"The Gaussian sigma must be a positive number, not {self.sigma}.",
         )
+        _require(
+            self.activation in ACTIVATIONS,
+            f"Unknown activation {self.activation!r}; choose {' or '.join(ACTIVATIONS)}.",
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +146,8 @@ class TrainConfig:
     log_every: int = 20  # steps between metric events; the only GPU sync in the hot loop
     probe_size: int = 16  # test items shown with their reconstructions in every snapshot
     checkpoint_every: int = 1  # epochs between checkpoints (a stop always saves one)
+    lr_schedule: str = "constant"  # "iwae": Burda et al.'s lr * 10^(-i/7) for the 3^i epochs of stage i
+    adam_eps: float = 1e-8  # Adam's epsilon; torch's default, Burda et al. use 1e-4
 
     def __post_init__(self) -> None:
         _whole(self.epochs, 1, MAX_EPOCHS, "Epochs")
@@ -138,6 +166,30 @@ class TrainConfig:
         _whole(self.log_every, 1, MAX_LOG_EVERY, "log_every")
         _whole(self.probe_size, 1, MAX_PROBE_SIZE, "The probe batch size")
         _whole(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint_every")
+        _require(
+            self.lr_schedule in LR_SCHEDULES,
+            f"Unknown learning-rate schedule {self.lr_schedule!r}; choose {' or '.join(LR_SCHEDULES)}.",
+        )
+        _require(
+            isinstance(self.adam_eps, (int, float)) and not isinstance(self.adam_eps, bool)
+            and math.isfinite(self.adam_eps) and 0 < self.adam_eps <= 1,
+            f"Adam's epsilon must be a positive number no larger than 1, not {self.adam_eps!r}.",
+        )
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (0-based) under the schedule."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * 10.0 ** (-iwae_stage(epoch) / 7.0)
+
+
+def iwae_stage(epoch: int) -> int:
+    """Burda et al.'s stage i of a 0-based epoch: stage i spans 3^i epochs; past the last, the last."""
+    stage, end = 0, 1
+    while epoch >= end and stage < IWAE_STAGES - 1:
+        stage += 1
+        end += 3**stage
+    return stage
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,13 @@
 Training draws batches by indexing that tensor on the training device; there is no
 per-sample decode/transform pipeline in the loop, which is what makes the conventional
 ``DataLoader(ToTensor())`` loop slow on small images.
+
+Binarized grey data (``DataConfig.binarize``) takes each pixel's intensity in [0, 1] as
+the probability of a Bernoulli draw (Burda et al., arXiv 1509.00519). The test set is
+binarized here once, with a fixed seed, under either kind, so test figures are
+reproducible; a static run's training set likewise; a dynamic run's training set stays
+grey and the trainer draws every batch afresh. Binarized pixels are stored as 0 or 255,
+so everything that reads uint8 images reads them unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import stat
 import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +74,49 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
+def sample_pixels(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One Bernoulli draw per pixel, ``p`` (float in [0, 1]) its probability: 0.0 or 1.0, like ``p``.
+
+    u < p with u uniform in [0, 1): a pixel of 0 never lights and one of 1 always does, so
+    binarizing binarized pixels changes nothing.
+    """
+    u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+    return (u < p).to(p.dtype)
+
+
+_BINARIZE_ROWS = 4096  # items per chunk: MNIST's 47 M pixels would need 190 MB of floats at once
+_BINARIZE_STREAM = 0x62696E  # mixed into split_seed: binarization noise is not the split's permutation stream
+
+
+def binarize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """uint8 images -> one Bernoulli sample of each pixel, as uint8 0 or 255."""
+    out = torch.empty_like(images)
+    for start in range(0, images.shape[0], _BINARIZE_ROWS):
+        chunk = to_float(images[start : start + _BINARIZE_ROWS].cpu())  # drawn where the generator is
+        out[start : start + chunk.shape[0]] = sample_pixels(chunk, generator).mul_(255).to(out.device, torch.uint8)
+    return out
+
+
+def binarization_generator(cfg: DataConfig) -> torch.Generator:
+    """The CPU generator of a run's fixed binarizations: the same on every machine and device."""
+    return torch.Generator().manual_seed(cfg.split_seed ^ _BINARIZE_STREAM)
+
+
+def binarize_splits(data: Dataset, cfg: DataConfig) -> Dataset:
+    """The test set (and, when static, the training set) binarized once with the config's fixed seed.
+
+    The test set is drawn first, so it is the same sample whether the run is static or dynamic.
+    """
+    if cfg.binarize is None:
+        return data
+    gen = binarization_generator(cfg)
+    test = binarize(data.test_images, gen)
+    train = binarize(data.train_images, gen) if cfg.binarize == "static" else data.train_images
+    return replace(data, train_images=train, test_images=test)
+
+
 def load_dataset(cfg: DataConfig) -> Dataset:
-    """Load the dataset ``cfg`` names, or raise ``DataError`` with one sentence of advice."""
+    """Load the dataset ``cfg`` names (binarized as it says), or raise ``DataError`` with one sentence of advice."""
     loaders = {
         "digits": _load_digits,
         "mnist": _load_mnist,
@@ -79,7 +127,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     data = loaders[cfg.name](cfg)
     if data.n_train == 0 or data.n_test == 0:
         raise DataError(f"The {cfg.name} dataset has too few images to hold out a test split; add more images.")
-    return data
+    return binarize_splits(data, cfg)
 
 
 def _split(n: int, cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor]:

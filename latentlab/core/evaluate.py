@@ -58,8 +58,11 @@ def elbo_parts(model: VAE, images: torch.Tensor, *, seed: int = 0, batch_size: i
 
 # Importance samples per item: 1e5 already takes hours on a full test set; beyond is a typo.
 MAX_IW_SAMPLES = 100_000
-# Floats held per chunk of decoder rows (about 256 MB of float32), whatever the image size and K.
+# Floats held per chunk of decoder rows, whatever the image size and K: about 256 MB of float32
+# on an accelerator, which wants wide batches; 16 MB on the CPU, where chunks that stay in its
+# caches score 2-3x faster (K = 5000 on the IWAE MLP: 37 ms an item on one core, not 100 ms).
 _CHUNK_FLOATS = 1 << 26
+_CPU_CHUNK_FLOATS = 1 << 22
 
 
 def _rows_per_chunk(model: VAE) -> int:
@@ -69,7 +72,8 @@ def _rows_per_chunk(model: VAE) -> int:
     per_row = 4 * c * h * w + 2 * sum(model.cfg.hidden) + 4 * model.latent_dim
     if model.cfg.kind == "conv":
         per_row += 2 * (32 * h * w // 4 + 64 * h * w // 16)
-    return max(1, min(32768, _CHUNK_FLOATS // per_row))
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    return max(1, min(32768, (_CPU_CHUNK_FLOATS if on_cpu else _CHUNK_FLOATS) // per_row))
 
 
 @torch.no_grad()

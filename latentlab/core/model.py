@@ -3,7 +3,8 @@
 Gaussian encoder q(z|x) = N(mu(x), diag sigma^2(x)), standard normal prior, and a decoder
 that returns the parameters of p(x|z): Bernoulli logits, or a Gaussian mean (with one
 shared, optionally learned, log sigma). The API follows pytorch/examples' ``vae/main.py``:
-``encode -> (mu, logvar)``, ``reparameterize``, ``decode``, ``forward``.
+``encode -> (mu, logvar)``, ``reparameterize``, ``decode``, ``forward``. Hidden layers
+use ReLU, or tanh as Burda et al.'s IWAE models do (``ModelConfig.activation``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ def is_decoder_key(name: str) -> bool:
     return name.startswith("decoder.") or name == "log_sigma"
 
 
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}  # no parameters: a run's weights load under either
+
+
+def activation(cfg: ModelConfig) -> nn.Module:
+    """A fresh module of the hidden layers' nonlinearity."""
+    return _ACTIVATIONS[cfg.activation]()
+
+
 class MLPVAE(VAE):
     """Fully connected VAE; with hidden=(400,) and latent 20 it is pytorch/examples' 784-400-20 model."""
 
@@ -84,14 +93,14 @@ class MLPVAE(VAE):
         widths = [n_pixels, *cfg.hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]  # (B, a) -> (B, b)
+            layers += [nn.Linear(a, b), activation(cfg)]  # (B, a) -> (B, b)
         self.encoder = nn.Sequential(*layers)
         self.fc_mu = nn.Linear(widths[-1], cfg.latent_dim)
         self.fc_logvar = nn.Linear(widths[-1], cfg.latent_dim)
         back = [cfg.latent_dim, *reversed(cfg.hidden)]
         layers = []
         for a, b in zip(back[:-1], back[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
+            layers += [nn.Linear(a, b), activation(cfg)]
         layers += [nn.Linear(back[-1], n_pixels), nn.Unflatten(1, tuple(image_shape))]  # (B, H) -> (B, C, H, W)
         self.decoder = nn.Sequential(*layers)
 
@@ -106,18 +115,18 @@ class ConvVAE(VAE):
         fh, fw = h // 4, w // 4
         width = cfg.hidden[0] if cfg.hidden else 256
         self.encoder = nn.Sequential(
-            nn.Conv2d(c, 32, 4, stride=2, padding=1), nn.ReLU(),  # (B, C, H, W) -> (B, 32, H/2, W/2)
-            nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),  # -> (B, 64, H/4, W/4)
+            nn.Conv2d(c, 32, 4, stride=2, padding=1), activation(cfg),  # (B, C, H, W) -> (B, 32, H/2, W/2)
+            nn.Conv2d(32, 64, 4, stride=2, padding=1), activation(cfg),  # -> (B, 64, H/4, W/4)
             nn.Flatten(),
-            nn.Linear(64 * fh * fw, width), nn.ReLU(),  # -> (B, width)
+            nn.Linear(64 * fh * fw, width), activation(cfg),  # -> (B, width)
         )
         self.fc_mu = nn.Linear(width, cfg.latent_dim)
         self.fc_logvar = nn.Linear(width, cfg.latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(cfg.latent_dim, width), nn.ReLU(),
-            nn.Linear(width, 64 * fh * fw), nn.ReLU(),
+            nn.Linear(cfg.latent_dim, width), activation(cfg),
+            nn.Linear(width, 64 * fh * fw), activation(cfg),
             nn.Unflatten(1, (64, fh, fw)),
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),  # -> (B, 32, H/2, W/2)
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), activation(cfg),  # -> (B, 32, H/2, W/2)
             nn.ConvTranspose2d(32, c, 4, stride=2, padding=1),  # -> (B, C, H, W)
         )
 

@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import RunLock, is_run, open_run, remove_leftovers, save_checkpoint, write_testset
 from .config import RunConfig
-from .data import Dataset, load_dataset, to_float
+from .data import Dataset, binarize_splits, load_dataset, sample_pixels, to_float
 from .errors import CheckpointError, ConfigError, DeviceError, TrainingDiverged
 from .events import CheckpointSaved, EpochSnapshot, RunFinished, RunStarted, StepMetrics, frozen_array
 from .losses import loss_parts
@@ -172,6 +172,18 @@ def snapshot(
     )
 
 
+def batch_input(images: torch.Tensor, batch: torch.Tensor, dynamic: bool, generator: torch.Generator) -> torch.Tensor:
+    """The float batch a step trains on: the items' pixels, or under dynamic binarization a
+    fresh Bernoulli sample of them drawn with the trainer's generator (so a seed fixes it)."""
+    x = to_float(images[batch])  # (B, C, H, W) in [0, 1]
+    return sample_pixels(x, generator) if dynamic else x
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def train(
     config: RunConfig,
     data: Dataset | None = None,
@@ -249,7 +261,8 @@ def _train(
     elif run_dir is not None and is_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
 
-    data = data if data is not None else load_dataset(config.data)
+    # A caller's dataset is binarized as the config says too (idempotent on binarized pixels).
+    data = load_dataset(config.data) if data is None else binarize_splits(data, config.data)
     device = resolve_device(config.train.device)
     tc = config.train
     torch.manual_seed(tc.seed)  # initial weights
@@ -259,7 +272,9 @@ def _train(
         train_images = data.train_images.to(device)
         test_images = data.test_images.to(device)
     # fused Adam runs the update as one kernel per device: fewer launches on GPU, less overhead on CPU.
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=device.type in ("cuda", "cpu"))
+    # Its rate is the schedule's for the epoch training starts in, as a resumed state's holds.
+    start_lr = tc.lr_at(checkpoint.epoch if checkpoint is not None else 0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=start_lr, eps=tc.adam_eps, fused=device.type in ("cuda", "cpu"))
     gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order and reparameterisation noise
 
     n = data.n_train
@@ -267,6 +282,7 @@ def _train(
     total_steps = tc.epochs * steps_per_epoch
     probe = probe_indices(data.test_labels, data.n_test, tc.probe_size)
     warmup_steps = tc.kl_warmup_epochs * steps_per_epoch
+    dynamic = config.data.binarize == "dynamic"
 
     step, epoch, order, position = 0, 0, None, 0
     history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}
@@ -362,7 +378,7 @@ def _train(
                     return
                 batch = order[position : position + tc.batch_size]
                 position += tc.batch_size
-                x = to_float(train_images[batch])  # (B, C, H, W) in [0, 1]
+                x = batch_input(train_images, batch, dynamic, gen)
                 out, mu, logvar = model(x, gen)
                 parts = loss_parts(out, x, mu, logvar, model.likelihood, model.log_sigma)
                 beta = tc.beta * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else tc.beta
@@ -411,6 +427,7 @@ def _train(
             epoch += 1
             order = None
             position = 0
+            _set_lr(optimizer, tc.lr_at(epoch))  # before the save: a resumed run starts at this epoch's rate
             snap = snapshot(model, test_images, probe, epoch=epoch, step=step, seed=tc.seed)
             history["epochs"].append(
                 {"epoch": epoch, "step": step, "recon": snap.test_recon, "kl": snap.test_kl, "total": snap.test_total}

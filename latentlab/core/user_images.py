@@ -34,15 +34,17 @@ class ImageSpec:
     width: int
     levels: int = 256
     frame: float | None = None  # a drawing's ink fills this share of the side (None: the whole image)
+    binary: bool = False  # a binarized run's items: each pixel one Bernoulli draw of its intensity
 
     @classmethod
-    def for_run(cls, image_shape: tuple[int, int, int], dataset: str) -> ImageSpec:
+    def for_run(cls, image_shape: tuple[int, int, int], dataset: str, binarize: str | None = None) -> ImageSpec:
         c, h, w = (int(v) for v in image_shape)
+        binary = binarize is not None
         if dataset == "digits":
-            return cls(c, h, w, DIGITS_LEVELS, frame=1.0)
+            return cls(c, h, w, DIGITS_LEVELS, frame=1.0, binary=binary)
         if dataset in ("mnist", "fashion-mnist"):
-            return cls(c, h, w, 256, frame=20 / 28)
-        return cls(c, h, w)
+            return cls(c, h, w, 256, frame=20 / 28, binary=binary)
+        return cls(c, h, w, binary=binary)
 
     @property
     def grey(self) -> bool:
@@ -104,10 +106,20 @@ def _flatten(img):
 
 
 def quantise(image: np.ndarray, spec: ImageSpec) -> np.ndarray:
-    """Round a uint8 image to the grey levels the dataset's items can take."""
-    if spec.levels >= 256:
+    """Round a uint8 image to the grey levels the dataset's items can take; binarize it as a binarized
+    run's test items are (one draw per pixel, from a fixed seed: the same image scores the same)."""
+    if spec.levels < 256:
+        image = _round_to_levels(image, spec.levels)
+    if spec.binary:
+        draws = np.random.default_rng(0).random(image.shape)
+        return np.where(draws < image / 255.0, 255, 0).astype(np.uint8)
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def _round_to_levels(image: np.ndarray, levels: int) -> np.ndarray:
+    if levels >= 256:
         return np.ascontiguousarray(image, dtype=np.uint8)
-    step = 255.0 / (spec.levels - 1)
+    step = 255.0 / (levels - 1)
     return (np.rint(np.rint(image / step) * step)).astype(np.uint8)
 
 

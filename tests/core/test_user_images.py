@@ -285,3 +285,16 @@ def test_percentile_of_counts_ties_half():
 @pytest.mark.parametrize("value, reference", [(math.nan, [1.0, 2.0]), (1.0, [])])
 def test_percentile_of_is_nan_when_there_is_nothing_to_compare(value, reference):
     assert math.isnan(percentile_of(value, np.asarray(reference)))
+
+
+def test_an_image_for_a_binarized_run_is_binarized_as_its_test_items_are(tmp_path):
+    grey = np.full((28, 28), 64, np.uint8)
+    grey[:, 14:] = 192
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    spec = ImageSpec.for_run((1, 28, 28), "mnist", binarize="dynamic")
+    item = read_image(tmp_path / "grey.png", spec)
+    assert set(np.unique(item)) <= {0, 255}
+    assert np.array_equal(item, read_image(tmp_path / "grey.png", spec))  # the same image scores the same
+    left, right = item[0, :, :14].mean() / 255, item[0, :, 14:].mean() / 255
+    assert abs(left - 64 / 255) < 0.1 and abs(right - 192 / 255) < 0.1  # each pixel a draw of its intensity
+    assert not ImageSpec.for_run((1, 28, 28), "mnist").binary

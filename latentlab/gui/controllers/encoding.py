@@ -39,7 +39,8 @@ class EncodeActions(QObject):
         contents = self.explorer.contents
         if contents is None or self.explorer.snapshot is None:
             return None
-        return ImageSpec.for_run(contents.image_shape, contents.config["data"]["name"])
+        data = contents.config["data"]
+        return ImageSpec.for_run(contents.image_shape, data["name"], data.get("binarize"))
 
     def _ready(self) -> ImageSpec | None:
         spec = self.spec()
