@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 import latentlab.core.trainer as trainer_module
 from latentlab.core.checkpoint import open_run
@@ -18,6 +18,7 @@ from latentlab.core.errors import CheckpointError, ConfigError
 from latentlab.core.evaluate import elbo_parts, evaluate
 from latentlab.core.events import EpochSnapshot, StepMetrics
 from latentlab.core.trainer import RunControl, train
+from test_trainer import assert_same_weights
 
 STEPS_PER_EPOCH = 12  # digits: 1438 training images in batches of 128
 
@@ -51,15 +52,6 @@ def by_item(batches: list[tuple[np.ndarray, torch.Tensor]]) -> torch.Tensor:
     return x[torch.as_tensor(np.argsort(indices))]
 
 
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(run_dir / open_run(run_dir).files["weights"])
-
-
-def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        assert torch.equal(wa[key], wb[key]), f"{key} differs"
 
 
 def only_0_and_255(images: torch.Tensor) -> bool:
