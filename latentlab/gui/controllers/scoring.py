@@ -299,13 +299,16 @@ class ScoringController(QObject):
         per_item.flags.writeable = False
         epoch, step = job.model.at
         result = TestNLL(epoch, step, job.samples, float(per_item.mean()), float(s.neg_elbo.mean()), per_item)
-        self.test_scored.emit(result, job.token)  # on screen, whether or not it can be kept
+        problem = None
         if job.run_dir is not None:  # kept beside the checkpoint it scores, when that is the run's latest
             try:
                 record_evaluation(job.run_dir, step, {"nll": result.mean, "neg_elbo": result.neg_elbo,
                                                       "iw_samples": job.samples, "n_items": len(per_item)})
             except LatentlabError as exc:
-                self.failed.emit(f"{exc} The test NLL is shown but not kept.")
+                problem = f"{exc} The test NLL is shown but not kept."
+        self.test_scored.emit(result, job.token)  # kept (where it can be) by the time it is on screen
+        if problem:
+            self.failed.emit(problem)
 
     def _read(self, job: _ReadJob) -> None:
         from latentlab.core.user_images import read_image
