@@ -446,7 +446,7 @@ def _parse_run_file(raw: bytes, meta_path: Path, run_dir: Path) -> Checkpoint:
     if missing:
         raise CheckpointError(f"{meta_path} is incomplete (it lacks {', '.join(missing)}); the run is damaged.")
     try:
-        config = RunConfig.from_dict(meta["config"])
+        config = RunConfig.from_saved(meta["config"])
     except LatentlabError as exc:
         raise CheckpointError(f"The settings in {meta_path} are invalid: {exc}") from None
     epoch, step = meta["epoch"], meta["step"]

@@ -43,6 +43,10 @@ MAX_BATCH_SIZE = 1 << 20
 MAX_LATENT_DIM = 4096
 MAX_HIDDEN_WIDTH = 65536
 IMAGE_SIZES = (4, 512)
+CONV_SIDES = (28, 128)  # the conv model's square sides; its depth follows the side (model.conv_depth)
+# The conv model's layouts: "by-size" chooses its depth from the image size; "two-stage" is the
+# model runs saved before that rule had (two stages, any sides divisible by 4), kept so they load.
+CONV_LAYOUTS = ("by-size", "two-stage")
 MAX_LOG_EVERY = 1_000_000
 MAX_PROBE_SIZE = 256  # the gallery draws every probe item each epoch
 IWAE_STAGES = 8  # Burda et al. train stages i = 0..7, 3^i epochs each (3280 in all)
@@ -100,12 +104,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "mlp"  # "mlp" for any image size; "conv" for 28x28 grey or 32x32 RGB (any side divisible by 4)
+    kind: str = "mlp"  # "mlp" for any size; "conv": depth by size for squares of CONV_SIDES, else two stages (sides divisible by 4)
     latent_dim: int = 2  # 2 shows the latent itself; higher dims are shown through PCA or t-SNE
     hidden: tuple[int, ...] = (400,)  # MLP hidden widths, encoder order; the decoder mirrors them
     likelihood: str = "bernoulli"  # bernoulli: BCE on logits, for data in [0, 1]; gaussian: squared error
     sigma: float | None = None  # gaussian only: fixed observation std; None learns one shared sigma
     activation: str = "relu"  # between hidden layers; tanh is Burda et al.'s (IWAE) choice
+    conv_layout: str = "by-size"  # one of CONV_LAYOUTS; no option sets it: conv runs saved without it read "two-stage"
 
     def __post_init__(self) -> None:
         hidden = self.hidden.split(",") if isinstance(self.hidden, str) else self.hidden
@@ -131,6 +136,10 @@ class ModelConfig:
         _require(
             self.activation in ACTIVATIONS,
             f"Unknown activation {self.activation!r}; choose {' or '.join(ACTIVATIONS)}.",
+        )
+        _require(
+            self.conv_layout in CONV_LAYOUTS,
+            f"Unknown conv layout {self.conv_layout!r}; it is one of {' or '.join(CONV_LAYOUTS)}.",
         )
 
 
@@ -222,6 +231,17 @@ class RunConfig:
             except TypeError as exc:  # a value of the wrong type, e.g. a string for epochs
                 raise ConfigError(f"The run's {name} settings are malformed: {exc}.") from None
         return cls(**parts)
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> RunConfig:
+        """``from_dict`` for a saved run's settings, read as the latentlab that saved them meant them.
+
+        A conv run saved before ``conv_layout`` existed is the two-stage model, whatever its size.
+        """
+        model = d.get("model") if isinstance(d, dict) else None
+        if isinstance(model, dict) and model.get("kind") == "conv" and "conv_layout" not in model:
+            d = {**d, "model": {**model, "conv_layout": "two-stage"}}
+        return cls.from_dict(d)
 
     def with_changes(self, **sections: dict[str, Any]) -> RunConfig:
         """Copy with some fields of some sections replaced: ``cfg.with_changes(train={"epochs": 4})``."""

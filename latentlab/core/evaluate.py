@@ -18,7 +18,7 @@ import torch
 from .data import to_float
 from .errors import ConfigError
 from .losses import LOG_2PI, loss_parts, recon_nll
-from .model import VAE
+from .model import VAE, conv_feature_floats, conv_plan
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def _rows_per_chunk(model: VAE) -> int:
     loss's temporaries) and, for the conv decoder, its feature maps; hidden widths add a little."""
     c, h, w = model.image_shape
     per_row = 4 * c * h * w + 2 * sum(model.cfg.hidden) + 4 * model.latent_dim
-    if model.cfg.kind == "conv":
-        per_row += 2 * (32 * h * w // 4 + 64 * h * w // 16)
+    if model.cfg.kind == "conv":  # each stage's map, before and after its nonlinearity
+        per_row += 2 * conv_feature_floats(conv_plan(model.cfg, model.image_shape))
     on_cpu = next(model.parameters()).device.type == "cpu"
     return max(1, min(32768, (_CPU_CHUNK_FLOATS if on_cpu else _CHUNK_FLOATS) // per_row))
 

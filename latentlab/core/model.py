@@ -10,11 +10,12 @@ use ReLU, or tanh as Burda et al.'s IWAE models do (``ModelConfig.activation``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import CONV_SIDES, ModelConfig
 from .errors import ConfigError
 
 
@@ -106,37 +107,111 @@ class MLPVAE(VAE):
 
 
 class ConvVAE(VAE):
-    """Two stride-2 convolutions down, two transposed convolutions up (28x28 grey, 32x32 RGB, ...)."""
+    """Stride-2 convolutions down, as many as the image size asks (``conv_plan``), and transposed ones up.
+
+    28x28 and 32x32 get two stages (32, 64 channels), as latentlab's conv model always had;
+    64x64 three (up to 128 channels), 128x128 four (up to 256).
+    """
 
     def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]):
         super().__init__(cfg, image_shape)
-        c, h, w = image_shape
-        _check_conv_sides(h, w)
-        fh, fw = h // 4, w // 4
-        width = cfg.hidden[0] if cfg.hidden else 256
+        plan = conv_plan(cfg, image_shape)
+        width = cfg.hidden[0]
+        depth = plan.channels[-1]
+        fh, fw = plan.sides[-1]
+        # The module order is the two-stage model's at every depth: saved runs' weight names stay valid.
         self.encoder = nn.Sequential(
-            nn.Conv2d(c, 32, 4, stride=2, padding=1), activation(cfg),  # (B, C, H, W) -> (B, 32, H/2, W/2)
-            nn.Conv2d(32, 64, 4, stride=2, padding=1), activation(cfg),  # -> (B, 64, H/4, W/4)
+            *_encoder_stages(plan, cfg),  # (B, C, H, W) -> (B, depth, fh, fw)
             nn.Flatten(),
-            nn.Linear(64 * fh * fw, width), activation(cfg),  # -> (B, width)
+            nn.Linear(depth * fh * fw, width), activation(cfg),  # -> (B, width)
         )
         self.fc_mu = nn.Linear(width, cfg.latent_dim)
         self.fc_logvar = nn.Linear(width, cfg.latent_dim)
         self.decoder = nn.Sequential(
             nn.Linear(cfg.latent_dim, width), activation(cfg),
-            nn.Linear(width, 64 * fh * fw), activation(cfg),
-            nn.Unflatten(1, (64, fh, fw)),
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), activation(cfg),  # -> (B, 32, H/2, W/2)
-            nn.ConvTranspose2d(32, c, 4, stride=2, padding=1),  # -> (B, C, H, W)
+            nn.Linear(width, depth * fh * fw), activation(cfg),
+            nn.Unflatten(1, (depth, fh, fw)),
+            *_decoder_stages(plan, cfg),  # -> (B, C, H, W)
         )
 
 
-def _check_conv_sides(h: int, w: int) -> None:
-    if h % 4 or w % 4 or h < 8 or w < 8:
-        raise ConfigError(
-            f"The conv model needs image sides divisible by 4 and at least 8 (such as 28 or 32), "
-            f"not {h}x{w}; use --model mlp or resize the images."
-        )
+@dataclass(frozen=True)
+class ConvPlan:
+    """The conv model's stages for one image size.
+
+    ``channels[0]`` is the image's; each stride-2 stage i maps ``channels[i]`` at ``sides[i]``
+    to ``channels[i + 1]`` at ``sides[i + 1]``, each side halved and rounded down.
+    """
+
+    channels: tuple[int, ...]
+    sides: tuple[tuple[int, int], ...]
+
+    @property
+    def stages(self) -> int:
+        return len(self.channels) - 1
+
+
+_FIRST_CHANNELS = 32  # the first stage's; each further stage doubles it ...
+_MAX_CHANNELS = 256  # ... up to this
+_MAX_FEATURE_SIDE = 8  # downsample until the last feature map is at most this many pixels a side
+
+
+def conv_depth(side: int) -> int:
+    """Stride-2 stages for a square side: the fewest leaving at most 8 px (28 and 32: 2, 64: 3, 128: 4)."""
+    stages = 1
+    while side >> stages > _MAX_FEATURE_SIDE:  # a k4/s2/p1 conv halves a side, rounding down
+        stages += 1
+    return stages
+
+
+def conv_plan(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> ConvPlan:
+    """The stages of ``cfg``'s conv model on ``image_shape``; ``ConfigError`` for a size it does not take."""
+    c, h, w = image_shape
+    low, high = CONV_SIDES
+    if cfg.conv_layout == "by-size" and h == w and low <= h <= high:
+        stages = conv_depth(h)
+    else:
+        # Saved runs of the two-stage model, and the images the depth rule is not for (the 8x8
+        # digits, non-square folders), keep the two stages: what the conv model always did.
+        _check_conv_sides(h, w, two_stage=cfg.conv_layout == "two-stage")
+        stages = 2
+    channels = (c, *(min(_FIRST_CHANNELS << i, _MAX_CHANNELS) for i in range(stages)))
+    sides = tuple((h >> i, w >> i) for i in range(stages + 1))
+    return ConvPlan(channels, sides)
+
+
+def _encoder_stages(plan: ConvPlan, cfg: ModelConfig) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip(plan.channels[:-1], plan.channels[1:]):
+        layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), activation(cfg)]  # halves each side
+    return layers
+
+
+def _decoder_stages(plan: ConvPlan, cfg: ModelConfig) -> list[nn.Module]:
+    """The encoder's stages mirrored; an odd side gets its lost row or column back as output padding."""
+    layers: list[nn.Module] = []
+    for i in reversed(range(plan.stages)):
+        h, w = plan.sides[i]  # the side this stage restores: 2 * half, plus 1 where it was odd
+        pad = (h % 2, w % 2)
+        layers += [nn.ConvTranspose2d(plan.channels[i + 1], plan.channels[i], 4, 2, 1, output_padding=pad), activation(cfg)]
+    return layers[:-1]  # the last stage gives the likelihood's parameters: no nonlinearity
+
+
+def conv_feature_floats(plan: ConvPlan) -> int:
+    """Floats in one item's feature maps after each stage (the decoder holds the same, mirrored)."""
+    return sum(c * h * w for c, (h, w) in zip(plan.channels[1:], plan.sides[1:]))
+
+
+def _check_conv_sides(h: int, w: int, two_stage: bool) -> None:
+    """Two stages need sides divisible by 4 (at least 8); beyond that, only square 28..128 px."""
+    if h % 4 == 0 and w % 4 == 0 and h >= 8 and w >= 8:
+        return
+    low, high = CONV_SIDES
+    takes = "" if two_stage else f"square images with sides from {low} to {high} pixels, or "
+    raise ConfigError(
+        f"The conv model takes {takes}sides divisible by 4 and at least 8 (such as 8, 28 or 32), not {h}x{w}; "
+        f"use --model mlp, or resize an image folder's images with --image-size."
+    )
 
 
 def _linear(a: int, b: int) -> int:
@@ -162,12 +237,14 @@ def parameter_count(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> int:
         pairs += list(zip(back[:-1], back[1:]))  # decoder
         n = sum(_linear(a, b) for a, b in pairs)
     else:
-        _check_conv_sides(h, w)
-        flat, width = 64 * (h // 4) * (w // 4), cfg.hidden[0]
+        plan = conv_plan(cfg, image_shape)
+        fh, fw = plan.sides[-1]
+        flat, width = plan.channels[-1] * fh * fw, cfg.hidden[0]
+        pairs = list(zip(plan.channels[:-1], plan.channels[1:]))
         n = (
-            _conv4(c, 32) + _conv4(32, 64) + _linear(flat, width)  # encoder
+            sum(_conv4(a, b) for a, b in pairs) + _linear(flat, width)  # encoder
             + 2 * _linear(width, d)  # fc_mu, fc_logvar
-            + _linear(d, width) + _linear(width, flat) + _conv4(64, 32) + _conv4(32, c)  # decoder
+            + _linear(d, width) + _linear(width, flat) + sum(_conv4(b, a) for a, b in pairs)  # decoder, mirrored
         )
     return n + (cfg.likelihood == "gaussian" and cfg.sigma is None)  # the learned log sigma
 

@@ -111,10 +111,12 @@ def test_an_export_seed_beyond_64_bits_is_one_line(cli, tmp_path, one_sentence):
         (ModelConfig(likelihood="gaussian", sigma=0.5, hidden=(16,)), (1, 4, 4)),  # sigma is a buffer
         (ModelConfig(kind="conv", latent_dim=20, hidden=(256,)), (1, 28, 28)),
         (ModelConfig(kind="conv", latent_dim=2, hidden=(64, 32), likelihood="gaussian"), (3, 32, 32)),
-        (ModelConfig(kind="conv", latent_dim=5, hidden=(8,)), (3, 8, 12)),
+        (ModelConfig(kind="conv", latent_dim=5, hidden=(8,), conv_layout="two-stage"), (3, 8, 12)),
+        (ModelConfig(kind="conv", latent_dim=8, hidden=(32,)), (3, 100, 100)),
+        (ModelConfig(kind="conv", latent_dim=8, hidden=(32,), likelihood="gaussian"), (1, 128, 128)),
     ],
     ids=["digits", "pytorch-examples", "deep-rgb-odd", "gaussian-learned", "gaussian-fixed", "conv-mnist",
-         "conv-cifar", "conv-oblong"],
+         "conv-cifar", "conv-oblong-two-stage", "conv-100-rgb", "conv-128-grey"],
 )
 def test_parameter_count_matches_the_built_model(cfg, shape):
     assert parameter_count(cfg, shape) == sum(p.numel() for p in build_model(cfg, shape).parameters())

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 from latentlab.core.config import (
-    DATASET_LABELS, DEVICE_LABELS, IMAGE_SIZES, LIKELIHOOD_LABELS, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM,
-    MAX_SEED, MODEL_LABELS, DataConfig, ModelConfig, TrainConfig,
+    CONV_SIDES, DATASET_LABELS, DEVICE_LABELS, IMAGE_SIZES, LIKELIHOOD_LABELS, MAX_BATCH_SIZE, MAX_EPOCHS,
+    MAX_LATENT_DIM, MAX_SEED, MODEL_LABELS, DataConfig, ModelConfig, TrainConfig,
 )
 
 # The form's initial values and the fallbacks of set_settings: the config's own defaults.
@@ -60,7 +60,8 @@ class ControlPanel(QWidget):
         self.image_size = QSpinBox()
         self.image_size.setRange(0, IMAGE_SIZES[1])
         self.image_size.setSpecialValueText("keep")
-        self.image_size.setToolTip("Image folder: resize to this square side (28 suits the conv model)")
+        low, high = CONV_SIDES
+        self.image_size.setToolTip(f"Image folder: resize to this square side (the conv model takes {low} to {high})")
         self.rgb = QCheckBox("RGB (image folder)")
 
         self.model = QComboBox()
