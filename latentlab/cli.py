@@ -1,4 +1,4 @@
-"""The ``latentlab`` command: the desktop app, or ``train``/``evaluate``/``export``/``fetch`` headless.
+"""The ``latentlab`` command: the desktop app, or ``train``/``evaluate``/``export``/``compare``/``fetch`` headless.
 
 A user's mistake prints one sentence to stderr and exits with code 2; nothing is
 overwritten. Heavy imports (torch, Qt) happen inside the commands, so ``--help`` is quick.
@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
     parser.add_argument("--checkpoint", metavar="RUN_DIR", help="open a saved run in the desktop app")
     parser.add_argument(
+        "--follow", metavar="RUN_DIR", help="open a run another process or machine trains, and keep it live (read-only)"
+    )
+    parser.add_argument(
         "--self-test", metavar="OUTDIR", help="exercise the desktop app offscreen; write OUTDIR/result.json, exit 0 if all passed"
     )
     parser.add_argument(
@@ -145,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--samples", metavar="FILE.png", help="decodings of 64 draws from the prior")
     x.add_argument("--seed", type=_whole_number(0, MAX_SEED), default=0, help="seed for --samples")
 
+    c = sub.add_parser("compare", help="two runs' final test -ELBO parts and NLL side by side; their curves as a PNG")
+    c.add_argument("run_a", metavar="RUN_A")
+    c.add_argument("run_b", metavar="RUN_B")
+    c.add_argument("--png", metavar="FILE.png", help="both runs' -ELBO curves overlaid, test and train")
+
     f = sub.add_parser("fetch", help="download MNIST, Fashion-MNIST or CIFAR-10 into a data folder")
     f.add_argument("dataset", choices=["mnist", "fashion-mnist", "cifar10"])
     f.add_argument("--data-dir", metavar="DIR", help="where to put it (default: $LATENTLAB_DATA, else the app's data folder)")
@@ -164,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "fetch":
             return _fetch(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.info:
             from latentlab.info import info_text
 
@@ -193,7 +203,7 @@ def _gui(args) -> int:
     require_platform()
     from latentlab.gui.app import main as gui_main
 
-    return gui_main(checkpoint=args.checkpoint)
+    return gui_main(checkpoint=args.checkpoint, follow=args.follow)
 
 
 def _train_config(args):
@@ -260,10 +270,12 @@ def _train(args) -> int:
     bar = None
     last_metrics = None
     epochs = config.train.epochs
+    log = None
     try:
         for event in train(config, run_dir=args.out, resume=args.resume, control=control):
             if isinstance(event, RunStarted):
                 last_step, steps_per_epoch = event.start_step, event.steps_per_epoch
+                log = _open_metrics_log(event.run_dir, event.start_step)
                 if not args.quiet:
                     print(
                         f"training on {event.device}: {event.n_train} train / {event.n_test} test items "
@@ -283,6 +295,7 @@ def _train(args) -> int:
                     )
                 last_step = event.step
                 last_metrics = event
+                log = _append_metrics(log, event)
             elif isinstance(event, EpochSnapshot):
                 if bar is not None:
                     bar.close()
@@ -303,9 +316,40 @@ def _train(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+        if log is not None:
+            log.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _open_metrics_log(run_dir, start_step: int):
+    """metrics.jsonl for followers; a courtesy, so a failure warns and training goes on."""
+    from latentlab.core.errors import os_error_sentence
+    from latentlab.core.metrics_log import MetricsLog
+
+    if run_dir is None:
+        return None
+    try:
+        return MetricsLog(run_dir, start_step)
+    except OSError as exc:
+        print(f"latentlab: warning: no metrics.jsonl for followers: {os_error_sentence(exc)}", file=sys.stderr)
+        return None
+
+
+def _append_metrics(log, metrics):
+    """The log after one record: None once a write failed (the checkpoint says the rest)."""
+    from latentlab.core.errors import os_error_sentence
+
+    if log is None:
+        return None
+    try:
+        log.append(metrics)
+        return log
+    except OSError as exc:
+        log.close()
+        print(f"latentlab: warning: metrics.jsonl is no longer written: {os_error_sentence(exc)}", file=sys.stderr)
+        return None
 
 
 def _progress_bar(epoch: int, epochs: int, steps: int):
@@ -375,6 +419,25 @@ def _export(args) -> int:
             export.write_samples(Path(args.samples), model, seed=args.seed)
     except OSError as exc:
         raise UsageError(f"Could not write the export ({exc.strerror or exc}); check the path and permissions.") from None
+    return 0
+
+
+def _compare(args) -> int:
+    from latentlab.core import compare
+    from latentlab.core.checkpoint import open_run
+
+    if args.png and Path(args.png).suffix.lower() != ".png":
+        raise UsageError(f"--png must name a .png file, not {Path(args.png).name!r}.")
+    if args.png and not Path(args.png).expanduser().resolve().parent.is_dir():
+        raise UsageError(f"The folder for {args.png} does not exist; create it first.")
+    with open_run(args.run_a) as a, open_run(args.run_b) as b:
+        names = compare.run_names(a.run_dir.resolve(), b.run_dir.resolve())
+        print(compare.format_table(compare.summarise(a, names[0]), compare.summarise(b, names[1])))
+        if args.png:
+            try:
+                compare.write_curves_png(Path(args.png), [(names[0], a.history), (names[1], b.history)])
+            except OSError as exc:
+                raise UsageError(f"Could not write {args.png} ({exc.strerror or exc}); check the path and permissions.") from None
     return 0
 
 

@@ -8,6 +8,7 @@ A run folder holds::
     snapshot-<step>.safetensors the latest EpochSnapshot's arrays (latents, reconstructions, ...)
     resume-<step>.pt            optimizer, RNG and batch-order state; plain tensors only
     train.lock                  flock'ed by the one process training the run; names it
+    metrics.jsonl               `latentlab train`'s step records for followers (metrics_log.py); no part of a checkpoint
 
 Every file is written to a temporary name in the same folder, flushed, fsynced and
 renamed over. ``run.json`` is written last and is the commit point: it names the files of

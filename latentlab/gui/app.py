@@ -107,7 +107,7 @@ def warm_up_in_background() -> None:
     threading.Thread(target=warm, name="latentlab-warm-up", daemon=True).start()
 
 
-def main(checkpoint: str | None = None) -> int:
+def main(checkpoint: str | None = None, follow: str | None = None) -> int:
     app = create_app()
     from .main_window import MainWindow
 
@@ -116,4 +116,6 @@ def main(checkpoint: str | None = None) -> int:
     warm_up_in_background()
     if checkpoint:
         window.open_run_dir(checkpoint)
+    if follow:
+        window.follow.start(follow)
     return app.exec()

@@ -22,8 +22,10 @@ from latentlab.core.paths import default_runs_dir, new_run_dir
 from latentlab.core.projection import ViewKind
 from latentlab.core.trainer import available_devices
 
+from .compare_runs import CompareRuns
 from .controllers.encoding import EncodeActions
 from .controllers.files import FileActions
+from .controllers.follow import FollowController
 from .controllers.projections import ProjectionController
 from .controllers.scoring import ScoringController
 from .controllers.training import TrainingController
@@ -88,12 +90,14 @@ class MainWindow(QMainWindow):
         self.trust = TrustPresenter(self.explorer, self.scatter)  # the view's trust figures, true neighbours
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
+        self.compare = CompareRuns(self.explorer, self.loss_plot, self.canvas, self.show_error)  # a run B beside A
         self.scores = Scores(self.explorer)  # the user's images and the test NLL, scored off the GUI thread
         self.scoring = ScoringController(self.explorer, self.scores, self)
         self.inputs = InputsPresenter(self.explorer, self.scores, self.input_list, InputMarkers(self.scatter),
                                       self.loss_plot)
         self.encoding = EncodeActions(self, self.explorer, self.scoring, self.files.last_folder,
                                       self.files.remember_folder, self.show_error)
+        self.follow = FollowController(self)  # File → Follow run…: a run another process writes, kept live
         self.setAcceptDrops(True)  # image files dropped anywhere on the window are encoded
         self._build_docks()
         build_menus(self)
@@ -221,6 +225,7 @@ class MainWindow(QMainWindow):
         if self.fetcher.offer_if_missing(config.data.name, config.data.root, then=self._on_start):
             return  # Start again once the download has succeeded
         self._resuming = None
+        self.follow.stop()  # training here ends following there
         self.projections.cancel_tsne()
         self._save_settings()
         self.controller.start(config, new_run_dir(self.runs_root, config.data.name))
@@ -239,6 +244,7 @@ class MainWindow(QMainWindow):
         if plan is None:
             return False
         contents, config = plan
+        self.follow.stop()
         self._resuming = contents
         self.projections.cancel_tsne()
         self.controller.start(config, Path(contents.run_dir), resume=True)
@@ -308,6 +314,7 @@ class MainWindow(QMainWindow):
             self.show_error("Stop the current training before opening another run.")
             return False
         self.projections.cancel_tsne()
+        self.follow.stop()  # Follow run… opens through here, then follows
         return self.files.open_run(folder)
 
     def _on_save(self) -> None:
@@ -367,6 +374,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping… the window closes once the checkpoint is saved.")
             event.ignore()  # closed again by _on_state_changed when the thread has ended
             return
+        self.follow.stop()
         self.fetcher.shutdown()  # a download in flight is cancelled; its partial file removed
         self.projections.shutdown()
         self.manifold.shutdown()

@@ -37,6 +37,20 @@ class DecodeCanvas(QWidget):
         self.view.addItem(self.image)
         self.caption = steady_label(QLabel("Drag the marker on the latent scatter to decode."))
         self.caption.setStyleSheet("color: #aaaaaa;")
+        # Run B's decoding of the same marker, beside A's; shown only while a B is open.
+        self.b_view = _image_view()
+        self.b_image = pg.ImageItem(axisOrder="row-major")
+        self.b_view.addItem(self.b_image)
+        self.b_caption = QLabel("B")
+        self.b_caption.setStyleSheet("color: #aaaaaa;")
+        self.b_caption.setWordWrap(True)
+        self.b_box = QWidget()
+        b_layout = QVBoxLayout(self.b_box)
+        b_layout.setContentsMargins(0, 0, 0, 0)
+        b_layout.addWidget(self.b_view, 1)
+        b_layout.addWidget(self.b_caption)
+        self.b_box.setMaximumWidth(180)
+        self.b_box.setVisible(False)
 
         self.sample_button = QPushButton("Sample from prior")
         self.sample_button.setToolTip("Decode z drawn from N(0, I)")
@@ -76,7 +90,10 @@ class DecodeCanvas(QWidget):
         buttons.addWidget(self.steps)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.view, 1)
+        images = QHBoxLayout()
+        images.addWidget(self.view, 1)
+        images.addWidget(self.b_box)
+        layout.addLayout(images, 1)
         layout.addWidget(self.caption)
         layout.addLayout(buttons)
         layout.addWidget(self.direction)
@@ -89,6 +106,22 @@ class DecodeCanvas(QWidget):
         self.image.setImage(to_display(image)[0], autoLevels=False, levels=(0, 1))
         self.caption.setText(caption)
         self.images_set += 1
+
+    def set_b(self, image: np.ndarray | None, caption: str) -> None:
+        """B's decoding (C, H, W) in [0, 1], or None with the caption saying why there is none."""
+        if image is None:
+            self.b_image.clear()
+        else:
+            self.b_image.setImage(to_display(image)[0], autoLevels=False, levels=(0, 1))
+        self.b_caption.setText(caption)
+        self.b_box.setVisible(True)
+
+    def hide_b(self) -> None:
+        self.b_image.clear()
+        self.b_box.setVisible(False)
+
+    def b_shown(self) -> np.ndarray | None:
+        return self.b_image.image if self.b_box.isVisibleTo(self) else None
 
     def path_kind(self) -> str:
         return self.path_box.currentData()
