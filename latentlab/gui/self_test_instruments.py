@@ -181,18 +181,18 @@ def encode_image(app, window) -> str:
     explorer, scores = window.explorer, window.scores
     k = len(explorer.snapshot.latents) // 3
     scores.clear()
-    with tempfile.TemporaryDirectory() as folder:
+    side = window.encoding.spec().width
+    ink = np.zeros((4 * side, 4 * side))
+    ink[side // 2 : -side // 2, 2 * side - 2 : 2 * side + 2] = 1.0  # an upright stroke: a drawn "1"
+    with tempfile.TemporaryDirectory() as folder:  # kept until scored: the worker reads the file later
         path = Path(folder) / "item.png"
         Image.fromarray(explorer.contents.test_images[k][0]).save(path)  # a test item, as a file a user has
         if window.encoding.encode_files([path]) != 1:
             raise RuntimeError("the image file was not taken")
-    side = window.encoding.spec().width
-    ink = np.zeros((4 * side, 4 * side))
-    ink[side // 2 : -side // 2, 2 * side - 2 : 2 * side + 2] = 1.0  # an upright stroke: a drawn "1"
-    if not window.encoding.encode_drawing(ink):
-        raise RuntimeError("the drawing was not taken")
-    wait_for(app, lambda: len(scores.inputs) == 2 and all(i.nll is not None for i in scores.inputs)
-             and scores.test_is_current(per_item=True), 120, "the images and the test items to be scored")
+        if not window.encoding.encode_drawing(ink):
+            raise RuntimeError("the drawing was not taken")
+        wait_for(app, lambda: len(scores.inputs) == 2 and all(i.nll is not None for i in scores.inputs)
+                 and scores.test_is_current(per_item=True), 120, "the images and the test items to be scored")
     item, drawing = sorted(scores.inputs, key=lambda i: i.name != "item.png")  # the file is read on the worker
     if not np.allclose(item.mu, explorer.snapshot.latents[k], atol=1e-5):
         raise RuntimeError("the encoded test image is not at its own posterior mean")
