@@ -187,5 +187,8 @@ def test_after_kill_9_at_any_moment_evaluate_and_resume_work(cli, tmp_path):
     epoch = result["epoch"]
     cli.ok("train", "--out", run, "--resume", "--epochs", str(epoch + 1), *SMALL, "--quiet")
     assert saved_epoch(run) == epoch + 1
-    names = sorted(p.name for p in run.iterdir())
-    assert len(names) == 5 and not any(n.startswith(".") for n in names), names
+    names = sorted(p.name for p in run.iterdir())  # the checkpoint's five files and the metrics log, no leftovers
+    assert len(names) == 6 and "metrics.jsonl" in names and not any(n.startswith(".") for n in names), names
+    # Four kills and two resumes later, the metrics log still reads as one run: each step once, in order.
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] <= json.loads((run / "run.json").read_text())["step"]
