@@ -40,6 +40,19 @@ def test_signals_and_slots_keep_reference_counts_of_true_and_none(qapp, qtbot):
     timer.timeout.connect(tick)
     timer.start()
     qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)
+    # The broken binding loses a reference on every call, every time; anything else that frees
+    # objects meanwhile (an earlier test's window going away, a worker's answer replacing an old
+    # one) loses some now and then. So the best of three measurements is the binding's own.
+    measured = [_none_lost_over_timer_calls(qapp, qtbot, ticks) for _ in range(3)]
+    timer.stop()
+    none_lost, calls = min(measured, key=lambda m: m[0] / m[1])
+
+    assert len(received) == 501
+    assert true_lost < 50, f"{true_lost} references to True lost in 500 emits"
+    assert none_lost < calls // 2, f"{none_lost} references to None lost in {calls} timer-driven slot calls"
+
+
+def _none_lost_over_timer_calls(qapp, qtbot, ticks: list[int]) -> tuple[int, int]:
     # Earlier tests' garbage, freed meanwhile, would release references to None of its own.
     gc.collect()
     was_enabled = gc.isenabled()  # off already where the app collects on its own timer
@@ -50,15 +63,9 @@ def test_signals_and_slots_keep_reference_counts_of_true_and_none(qapp, qtbot):
     try:
         none_before, start = sys.getrefcount(None), len(ticks)
         qtbot.waitUntil(lambda: len(ticks) >= start + 500, timeout=10_000)
+        return none_before - sys.getrefcount(None), len(ticks) - start
     finally:
         if was_enabled:
             gc.enable()
         if collector is not None:
             collector.timer.start()
-    timer.stop()
-    calls = len(ticks) - start
-    none_lost = none_before - sys.getrefcount(None)
-
-    assert len(received) == 501
-    assert true_lost < 50, f"{true_lost} references to True lost in 500 emits"
-    assert none_lost < calls // 2, f"{none_lost} references to None lost in {calls} timer-driven slot calls"
