@@ -162,7 +162,10 @@ def test_a_run_folder_made_read_only_mid_run_stops_with_the_last_checkpoint_kept
         timeout 240 {latentlab_cmd("train", "--out", run, "--epochs", "3000", *SMALL)} 2>{tmp_path}/train.err &
         pid=$!
         for i in $(seq 600); do [ -f {run}/run.json ] && break; sleep 0.1; done
-        mount --bind {run} {run} && mount -o remount,bind,ro {run}
+        mount --bind {run} {run}
+        # The remount is refused (busy) while a checkpoint file is open for writing through the new
+        # mount: the trainer saves every few hundred ms, so try again until it falls between two saves.
+        for i in $(seq 200); do mount -o remount,bind,ro {run} 2>/dev/null && break; sleep 0.02; done
         set +e; wait $pid; echo rc=$?
     """)
     out = script_results(proc)
