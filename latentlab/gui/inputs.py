@@ -29,7 +29,7 @@ class InputsPresenter:
         self.explorer, self.scores = explorer, scores
         self.panel, self.stars, self.loss_plot = panel, stars, loss_plot
         self.progress: tuple[int, int] | None = None  # (done, all) of the test NLL on its way
-        self._recons: dict[int, tuple[tuple, np.ndarray]] = {}  # id -> (scored_at, reconstruction)
+        self._recons: dict[int, tuple] = {}  # id -> (mean, snapshot, reconstruction) it was decoded from
         explorer.subscribe(self._on_change)
 
     def _on_change(self, change: Change) -> None:
@@ -62,21 +62,22 @@ class InputsPresenter:
                                  nats(item.neg_elbo), nats(item.nll), shown,
                                  f"{item.name}: scored{epoch} with {item.samples or self.scores.samples} importance samples"))
         self.panel.set_rows(rows)
+        self._recons = {i.id: self._recons[i.id] for i in self.scores.inputs if i.id in self._recons}
 
     def _recon(self, item) -> np.ndarray | None:
+        """The decoding of ``item``'s mean, kept while neither the mean (a rescore makes a new array)
+        nor the snapshot changes: the pane then reuses its thumbnail."""
         if item.mu is None:
             return None
+        snap = self.explorer.snapshot
         cached = self._recons.get(item.id)
-        if cached is not None and cached[0] == (item.scored_at, self.explorer.snapshot is None or
-                                                self.explorer.snapshot.step):
-            return cached[1]
+        if cached is not None and cached[0] is item.mu and cached[1] is snap:
+            return cached[2]
         decoded = self.explorer.decode(item.mu[None])
         if decoded is None:
             return None
-        recon = decoded[0]
-        self._recons = {k: v for k, v in self._recons.items() if any(i.id == k for i in self.scores.inputs)}
-        self._recons[item.id] = ((item.scored_at, self.explorer.snapshot.step), recon)
-        return recon
+        self._recons[item.id] = (item.mu, snap, decoded[0])
+        return decoded[0]
 
     # -- stars on the scatter ------------------------------------------------------------------
     def update_stars(self) -> None:
