@@ -34,6 +34,7 @@ class ViewKind(enum.Enum):
     LATENT = "latent"  # the 2-D latent itself
     PCA = "pca"
     TSNE = "tsne"
+    UMAP = "umap"  # umap-learn, the optional extra latentlab[umap]
     AXES = "axes"  # the first coordinates: 1-D latents, or too few points for PCA
 
 
@@ -247,13 +248,16 @@ class TSNEProjection(NeighbourInverse):
 
 
 @dataclass(frozen=True)
-class TSNEProgress:
-    """A partial or final t-SNE layout."""
+class LayoutProgress:
+    """A partial or final layout of a t-SNE or UMAP run."""
 
     iteration: int
     total_iterations: int
     layout: np.ndarray  # (N, 2), a read-only copy
     done: bool
+    # The finished view, where the method has one of its own (UMAP's transform and inverse);
+    # None for t-SNE, whose view is a TSNEProjection of the layout.
+    projection: Projection | None = None
 
     @property
     def fraction(self) -> float:
@@ -271,7 +275,7 @@ def tsne_layout(
     cancel: threading.Event | None = None,
     seed: int = 0,
     n_jobs: int = 1,
-) -> Iterator[TSNEProgress]:
+) -> Iterator[LayoutProgress]:
     """Compute a t-SNE layout in chunks of ``chunk`` iterations, yielding progress after each.
 
     Stops quietly (yielding nothing more) once ``cancel`` is set. ``init`` warm-starts from a
@@ -307,4 +311,4 @@ def tsne_layout(
             done += step
             layout = np.array(embedding, dtype=np.float64, copy=True)
             layout.flags.writeable = False
-            yield TSNEProgress(done, total, layout, done == total)
+            yield LayoutProgress(done, total, layout, done == total)

@@ -143,7 +143,7 @@ class TrainingWorker(QObject):
 
 
 class TSNEWorker(QObject):
-    progress = Signal(int, object)  # generation, TSNEProgress
+    progress = Signal(int, object)  # generation, LayoutProgress
     failed = Signal(int, str)
     done = Signal(int)
 

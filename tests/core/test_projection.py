@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latentlab.core.errors import ConfigError
-from latentlab.core.projection import IdentityProjection, NeighbourInverse, PCAProjection, TSNEProgress, tsne_layout
+from latentlab.core.projection import IdentityProjection, NeighbourInverse, PCAProjection, LayoutProgress, tsne_layout
 
 
 def clustered(n: int = 300, dim: int = 6, seed: int = 0) -> np.ndarray:
@@ -125,7 +125,7 @@ def test_neighbour_inverse_finds_the_neighbours_a_search_tree_finds():
 def test_tsne_yields_progress_with_increasing_iteration_until_done():
     z = clustered()
     progress = list(tsne_layout(z, early_iterations=30, iterations=40, chunk=10))
-    assert all(isinstance(p, TSNEProgress) for p in progress)
+    assert all(isinstance(p, LayoutProgress) for p in progress)
     assert [p.iteration for p in progress] == list(range(10, 71, 10))
     assert all(p.total_iterations == 70 for p in progress)
     assert [p.done for p in progress] == [False] * 6 + [True]
