@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--adam-eps", type=_positive_float, metavar="EPS", help="Adam's epsilon (default 1e-8)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=DEVICES)
+    t.add_argument(
+        "--timeline-every", type=int, metavar="N",
+        help="keep every N-th epoch's frame (test latents and decoder) for replaying the run in the app; "
+             "0 keeps none, the last epoch is always kept (default 1; the README gives the cost per epoch)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -236,6 +241,7 @@ def _train_config(args):
         "kl_warmup_epochs": args.kl_warmup,
         "seed": args.seed,
         "device": args.device,
+        "timeline_every": args.timeline_every,
     }
     given = {
         name: {k: v for k, v in section.items() if v is not None}

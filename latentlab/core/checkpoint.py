@@ -9,6 +9,7 @@ A run folder holds::
     resume-<step>.pt            optimizer, RNG and batch-order state; plain tensors only
     train.lock                  flock'ed by the one process training the run; names it
     metrics.jsonl               `latentlab train`'s step records for followers (metrics_log.py); no part of a checkpoint
+    timeline/epoch-<epoch>.safetensors  one frame per kept epoch, for replay (timeline.py); written once each
 
 Every file is written to a temporary name in the same folder, flushed, fsynced and
 renamed over. ``run.json`` is written last and is the commit point: it names the files of
@@ -226,6 +227,7 @@ class Checkpoint:
             created = True
             for key in _FILE_KEYS:
                 atomic_write(target / self.files[key], self._read(key))
+            self._copy_timeline(target)
             run_file = self._open.run_file if self._open is not None else (self.run_dir / RUN_FILE).read_bytes()
             atomic_write(target / RUN_FILE, run_file)
         except OSError as exc:
@@ -235,6 +237,25 @@ class Checkpoint:
                 f"Could not save the run to {target} ({exc.strerror or exc}); choose a writable folder with room."
             ) from None
         return target
+
+    @property
+    def timeline_epochs(self) -> list[int]:
+        """The epochs up to this checkpoint's whose timeline frames can be replayed (``timeline.py``)."""
+        from .timeline import frame_epochs
+
+        return frame_epochs(self.run_dir, up_to=self.epoch)
+
+    def _copy_timeline(self, target: Path) -> None:
+        from .timeline import frame_path
+
+        for epoch in self.timeline_epochs:
+            try:
+                data = frame_path(self.run_dir, epoch).read_bytes()
+            except FileNotFoundError:
+                continue  # thinned out meanwhile by a resumed run: not part of this checkpoint's past
+            path = frame_path(target, epoch)
+            path.parent.mkdir(exist_ok=True)
+            atomic_write(path, data)
 
     def _weights(self, what: Callable[[bytes], dict]) -> dict:
         state = _safetensors(lambda: what(self._read("weights")), self.run_dir, "weights")

@@ -155,6 +155,9 @@ class TrainConfig:
     log_every: int = 20  # steps between metric events; the only GPU sync in the hot loop
     probe_size: int = 16  # test items shown with their reconstructions in every snapshot
     checkpoint_every: int = 1  # epochs between checkpoints (a stop always saves one)
+    # Epochs between the timeline's frames, for replaying the run (0: none); the last is always
+    # kept. A frame is the test latents and the decoder: thin them out for long runs.
+    timeline_every: int = 1
     lr_schedule: str = "constant"  # "iwae": Burda et al.'s lr * 10^(-i/7) for the 3^i epochs of stage i
     adam_eps: float = 1e-8  # Adam's epsilon; torch's default, Burda et al. use 1e-4
 
@@ -175,6 +178,7 @@ class TrainConfig:
         _whole(self.log_every, 1, MAX_LOG_EVERY, "log_every")
         _whole(self.probe_size, 1, MAX_PROBE_SIZE, "The probe batch size")
         _whole(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint_every")
+        _whole(self.timeline_every, 0, MAX_EPOCHS, "timeline_every")
         _require(
             self.lr_schedule in LR_SCHEDULES,
             f"Unknown learning-rate schedule {self.lr_schedule!r}; choose {' or '.join(LR_SCHEDULES)}.",

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import RunLock, is_run, open_run, remove_leftovers, save_checkpoint, write_testset
+from .timeline import keeps_epoch, remove_frames_after, write_frame
 from .config import RunConfig
 from .data import Dataset, binarize_splits, load_dataset, sample_pixels, to_float
 from .errors import CheckpointError, ConfigError, DeviceError, TrainingDiverged
@@ -258,6 +259,7 @@ def _train(
         checkpoint = open_run(run_dir)
         _check_resumable(checkpoint.config, config)
         remove_leftovers(run_dir)  # what a killed save left; safe, since we hold the lock
+        remove_frames_after(run_dir, checkpoint.epoch)  # frames of epochs the resumed run trains again
     elif run_dir is not None and is_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
 
@@ -433,6 +435,11 @@ def _train(
                 {"epoch": epoch, "step": step, "recon": snap.test_recon, "kl": snap.test_kl, "total": snap.test_total}
             )
             yield snap
+            if run_dir is not None and keeps_epoch(epoch, tc.timeline_every, tc.epochs):
+                try:  # before the checkpoint that commits the epoch: a resume removes frames past its own
+                    write_frame(run_dir, snap)
+                except OSError as exc:
+                    raise CheckpointError(_save_failed(run_dir, exc, kept=saved_epoch is not None)) from None
             if run_dir is not None and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
                 yield save(snap, epoch_complete=True)
             window_start = time.perf_counter()
@@ -536,8 +543,9 @@ def _check_resumable(saved: RunConfig, asked: RunConfig) -> None:
                 f"The {section} settings differ from the saved run's; resume with the run's own settings "
                 f"or start a new run in another folder."
             )
-    same = {k: v for k, v in vars(saved.train).items() if k not in ("epochs", "device")}
-    now = {k: v for k, v in vars(asked.train).items() if k not in ("epochs", "device")}
+    free = ("epochs", "device", "timeline_every")  # how long, where, and how much of it to keep
+    same = {k: v for k, v in vars(saved.train).items() if k not in free}
+    now = {k: v for k, v in vars(asked.train).items() if k not in free}
     if same != now:
         changed = ", ".join(sorted(k for k in same if same[k] != now[k]))
         raise ConfigError(f"Resuming cannot change {changed}; start a new run in another folder to change them.")
