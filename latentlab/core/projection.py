@@ -62,7 +62,7 @@ def fit_view(kind: ViewKind, latents: np.ndarray, previous: PCAProjection | None
     n, d = latents.shape
     if kind is ViewKind.LATENT and d == 2:
         return IdentityProjection(latents)
-    if kind in (ViewKind.PCA, ViewKind.LATENT, ViewKind.TSNE) and d > 2 and n >= 3:
+    if kind in (ViewKind.PCA, ViewKind.LATENT, ViewKind.TSNE, ViewKind.UMAP) and d > 2 and n >= 3:
         return PCAProjection(latents, previous=previous)
     if d == 2:
         return IdentityProjection(latents)

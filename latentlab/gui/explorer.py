@@ -7,11 +7,17 @@ subscribers as a ``Change``. The view drawn and the inverse a drag uses are the 
 can never disagree. Selections A/B are test items by index, so they outlive view changes
 and epochs (their direction is recomputed from each snapshot's latents); another run
 forgets them with everything else.
+
+``snapshot`` is the epoch on screen: the newest while ``following``, or one replayed from
+the run's timeline; every pane shows and decodes that one. A t-SNE or UMAP view is laid
+out again for each epoch shown, warm-started from the layout on screen, one layout at a
+time; finished layouts are kept per epoch, so scrubbing back to one is instant.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
@@ -19,9 +25,13 @@ import numpy as np
 from latentlab.core.directions import Direction, Selection, direction_from
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
+from latentlab.core.timeline import Timeline, frame_epochs
 
 # The records this model holds and hands out, importable from here as from their own module.
-from .explorer_records import FitRequest, Marker, MarkerSource, RunContents, ShownView, TSNERequest  # noqa: F401
+from .explorer_records import FitRequest, LayoutRequest, Marker, MarkerSource, RunContents, ShownView  # noqa: F401
+
+LAYOUTS = (ViewKind.TSNE, ViewKind.UMAP)  # views an optimiser lays out on a worker, in chunks
+KEPT_LAYOUTS = 64  # finished layouts kept per run (10,000 points: 160 kB each)
 
 
 class Change(enum.Flag):
@@ -30,9 +40,10 @@ class Change(enum.Flag):
     VIEW = enum.auto()  # the 2-D view or its points
     MARKER = enum.auto()  # the marker and the latent it decodes
     ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
-    TSNE = enum.auto()  # a t-SNE started, progressed, finished or was cancelled
+    TSNE = enum.auto()  # a t-SNE or UMAP layout started, progressed, finished or was cancelled
     SELECTION = enum.auto()  # the selected point sets A/B, or the direction built from them
     INPUTS = enum.auto()  # the user's encoded images or the test NLL (``Scores``, beside this model)
+    TIMELINE = enum.auto()  # the epochs that can be replayed, or the one on screen
 
 
 class Explorer:
@@ -46,12 +57,18 @@ class Explorer:
     fit
         Called with a ``FitRequest`` whenever the view must be (re)fitted; whoever fits it
         calls ``view_fitted``. Default: fit at once, on the caller's thread.
+    lay_out
+        Called with the ``LayoutRequest`` this model makes itself, when another epoch is shown
+        in a t-SNE or UMAP view; whoever runs it calls ``tsne_progress``. Without it, the
+        layout on screen stays until the user runs another (``choose_view``).
     """
 
-    def __init__(self, make_decoder: Callable[..., Any], fit: Callable[[FitRequest], None] | None = None):
+    def __init__(self, make_decoder: Callable[..., Any], fit: Callable[[FitRequest], None] | None = None,
+                 lay_out: Callable[[LayoutRequest], None] | None = None):
         self._make_decoder = make_decoder
         self._fit = fit or (lambda request: self.view_fitted(request, fit_view(request.kind, request.latents,
                                                                                request.previous)))
+        self._lay_out = lay_out
         self._subscribers: list[Callable[[Change], None]] = []
         self._fit_generation = 0
         self._tsne_generation = 0
@@ -67,10 +84,13 @@ class Explorer:
         self.endpoints: dict[str, np.ndarray] = {}
         self.selections: dict[str, Selection] = {}  # "A"/"B": test items by index, so they outlive views
         self._walk: tuple[np.ndarray, float] | None = None  # the direction slider's (origin, t)
-        self.tsne: TSNERequest | None = None  # the t-SNE in flight, if any
+        self.tsne: LayoutRequest | None = None  # the t-SNE or UMAP layout in flight, if any
+        self.timeline: Timeline | None = None  # the epochs that can be replayed
+        self.following = True  # the newest epoch is on screen, and the next will be
         self._last_pca: PCAProjection | None = None
-        self._last_tsne_layout: np.ndarray | None = None
-        self._last_tsne_view: ShownView | None = None  # the last finished t-SNE, to return to on a cancel
+        self._last_layout: dict[ViewKind, np.ndarray] = {}  # the last finished layout of each kind: warm starts
+        self._last_tsne_view: ShownView | None = None  # the last finished layout, to return to on a cancel
+        self._layouts: OrderedDict[tuple, ShownView] = OrderedDict()  # finished, by (kind, epoch, step)
         self._marker_kind: ViewKind | None = None
         self.history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}  # the run's, as run.json
 
@@ -100,6 +120,9 @@ class Explorer:
         }
         dim = int(contents.config["model"]["latent_dim"])
         self.chosen = ViewKind.LATENT if dim == 2 else ViewKind.PCA
+        train = contents.config.get("train", {})
+        self.timeline = Timeline(contents.run_dir, frame_epochs(contents.run_dir, up_to=contents.epoch),
+                                 every=int(train.get("timeline_every", 1)), last_epoch=int(train.get("epochs", 0)))
         self._emit(Change.RUN | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE)
         if snapshot is not None:
             self.apply_snapshot(snapshot)
@@ -120,20 +143,66 @@ class Explorer:
 
     # -- snapshots --------------------------------------------------------------------------
     def apply_snapshot(self, snap: EpochSnapshot) -> None:
-        """A newer look at the model. Refits the chosen view; a t-SNE view (final or in flight) stays."""
+        """A newer look at the model: shown at once while following, else kept for the scrubber."""
         if self.contents is None:
             return
+        self.timeline.add(snap)
+        if self.snapshot is not None and not self.following:
+            self._emit(Change.TIMELINE)  # one more epoch to scrub to; the one replayed stays
+            return
+        self._show_snapshot(snap)
+
+    def show_epoch(self, epoch: int) -> bool:
+        """Replay ``epoch`` of the timeline (the newest: follow the run again).
+
+        Raises ``CheckpointError`` when that epoch's frame cannot be read; nothing changes then.
+        """
+        if self.timeline is None or self.snapshot is None:
+            return False
+        snap = self.timeline.snapshot(epoch)
+        self.following = snap is self.timeline.latest
+        if snap is self.snapshot:
+            self._emit(Change.TIMELINE)
+            return True
+        stale = self.tsne is not None and (self.tsne.epoch, self.tsne.step) != (snap.epoch, snap.step)
+        if stale and self._lay_out is not None:
+            self._tsne_generation += 1  # the user moved on: that layout is not wanted; this epoch's is
+            self.tsne = None
+        self._show_snapshot(snap)
+        return True
+
+    def _show_snapshot(self, snap: EpochSnapshot) -> None:
+        """Put ``snap`` on screen: its decoder, its panes, and the chosen view of its latents."""
         self.snapshot = snap
         if self.decoder is None:
             self.decoder = self._make_decoder(self.contents.config["model"], self.contents.image_shape,
                                               snap.decoder_state)
         else:
             self.decoder.update(snap.decoder_state)
-        self._emit(Change.SNAPSHOT)
-        if self.tsne is not None or (self.view is not None and self.view.kind is ViewKind.TSNE):
-            self._emit(Change.MARKER)  # the same latent, decoded by the newer decoder
+        self._emit(Change.SNAPSHOT | Change.TIMELINE)
+        if self.chosen in LAYOUTS:  # laid out, or on its way: the layout follows the epoch
+            kept = self._layouts.get((self.chosen, snap.epoch, snap.step))
+            if kept is not None and self.tsne is None:
+                self._show(kept, first=False)
+            elif self.tsne is None and self._lay_out is not None:
+                self._lay_out(self._layout_request(self.chosen))  # the marker's decoding waits for no one
+                self._emit(Change.MARKER | Change.TSNE)
+            else:
+                self._emit(Change.MARKER)  # the same latent, decoded by the newer decoder
             return
         self._request_fit(self.chosen)
+
+    def _layout_request(self, kind: ViewKind) -> LayoutRequest:
+        """A layout of the shown snapshot's latents, warm-started from the last one of the same points."""
+        self._tsne_generation += 1
+        self._fit_generation += 1  # a fit still on its way must not replace the layout
+        snap = self.snapshot
+        on_screen = self.view.points if self.view is not None and self.view.kind is kind else None
+        init = on_screen if on_screen is not None else self._last_layout.get(kind)
+        if init is not None and init.shape[0] != snap.latents.shape[0]:
+            init = None
+        self.tsne = LayoutRequest(self._tsne_generation, snap.latents, init, snap.epoch, kind, snap.step)
+        return self.tsne
 
     def _request_fit(self, kind: ViewKind) -> None:
         self._fit_generation += 1
@@ -153,43 +222,53 @@ class Explorer:
         return True
 
     # -- choosing the view ------------------------------------------------------------------
-    def choose_view(self, kind: ViewKind) -> TSNERequest | None:
-        """The user picked a view; for t-SNE, returns what to compute (the caller runs it)."""
+    def choose_view(self, kind: ViewKind) -> LayoutRequest | None:
+        """The user picked a view; for t-SNE or UMAP, returns what to compute (the caller runs it)."""
         if self.snapshot is None:
-            if kind is not ViewKind.TSNE:  # a t-SNE needs points to lay out: nothing to run yet
+            if kind not in LAYOUTS:  # a layout needs points to lay out: nothing to run yet
                 self.chosen = kind
             return None
-        if kind is ViewKind.TSNE:
+        if kind in LAYOUTS:
             if self.tsne is not None:
                 return None  # one is already on its way
-            self._tsne_generation += 1
-            self._fit_generation += 1  # a fit still on its way must not replace the t-SNE view
-            init = self._last_tsne_layout
-            if init is not None and init.shape[0] != self.snapshot.latents.shape[0]:
-                init = None
             self.chosen = kind
-            self.tsne = TSNERequest(self._tsne_generation, self.snapshot.latents, init, self.snapshot.epoch)
+            request = self._layout_request(kind)
             self._emit(Change.TSNE | Change.VIEW)
-            return self.tsne
+            return request
         self.cancel_tsne()
         self.chosen = kind
         self._request_fit(kind)
         return None
 
     # -- t-SNE results ----------------------------------------------------------------------
-    def tsne_progress(self, generation: int, layout: np.ndarray, fraction: float) -> bool:
-        """A partial (fraction < 1) or final layout; stale generations are dropped (False)."""
+    def tsne_progress(self, generation: int, layout: np.ndarray, fraction: float,
+                      projection: Projection | None = None) -> bool:
+        """A partial (fraction < 1) or final layout; stale generations are dropped (False).
+
+        ``projection`` is the method's own finished view (UMAP's); else the layout's
+        neighbour inverse stands in, kind and all.
+        """
         request = self.tsne
         if request is None or generation != request.generation or layout.shape[0] != request.latents.shape[0]:
             return False
-        projection = TSNEProjection(layout, request.latents, epoch=request.epoch, fraction=fraction)
-        view = ShownView(projection, request.latents, projection.layout)
+        if projection is None:
+            projection = TSNEProjection(layout, request.latents, epoch=request.epoch, fraction=fraction)
+            projection.kind = request.kind  # a UMAP still moving is decoded like a t-SNE layout
+        view = ShownView(projection, request.latents, np.asarray(layout, dtype=np.float64))
         if fraction >= 1.0:
             self.tsne = None
-            self._last_tsne_layout = np.array(layout, copy=True)
+            self._last_layout[request.kind] = np.array(layout, copy=True)
             self._last_tsne_view = view
-        first_layout = self.view is None or self.view.kind is not ViewKind.TSNE
+            self._layouts[(request.kind, request.epoch, request.step)] = view
+            while len(self._layouts) > KEPT_LAYOUTS:
+                self._layouts.popitem(last=False)
+        first_layout = self.view is None or self.view.kind is not request.kind
         self._show(view, first_layout, also=Change.TSNE)  # one notification: the panes update once
+        snap = self.snapshot
+        if (fraction >= 1.0 and self._lay_out is not None and snap is not None
+                and (snap.epoch, snap.step) != (request.epoch, request.step)):
+            self._lay_out(self._layout_request(request.kind))  # the epoch shown moved on meanwhile: catch up
+            self._emit(Change.TSNE)
         return True
 
     def cancel_tsne(self) -> bool:
@@ -198,11 +277,11 @@ class Explorer:
             return False
         self._tsne_generation += 1
         self.tsne = None
-        if self._last_tsne_view is not None and self.chosen is ViewKind.TSNE:
+        if self._last_tsne_view is not None and self.chosen is self._last_tsne_view.kind:
             self._show(self._last_tsne_view, first=False)
             self._emit(Change.TSNE)
             return True
-        if self.chosen is ViewKind.TSNE:
+        if self.chosen in LAYOUTS:
             self.chosen = ViewKind.LATENT if self.latent_dim == 2 else ViewKind.PCA
         self._emit(Change.TSNE)
         if self.snapshot is not None:

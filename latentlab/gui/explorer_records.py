@@ -88,8 +88,12 @@ class FitRequest:
 
 
 @dataclass(frozen=True)
-class TSNERequest:
+class LayoutRequest:
+    """A t-SNE or UMAP layout to compute, stamped with the generation it answers."""
+
     generation: int
     latents: np.ndarray
-    init: np.ndarray | None  # warm start from the last t-SNE layout of the same points
+    init: np.ndarray | None  # warm start from the last layout of the same points (an earlier epoch's)
     epoch: int
+    kind: ViewKind = ViewKind.TSNE
+    step: int = 0  # with the epoch, which snapshot's latents these are (a stop shares its epoch's number)

@@ -32,7 +32,7 @@ from .controllers.training import TrainingController
 from .dataset_fetcher import DatasetFetcher
 from .decoder import LatentDecoder
 from .directions import DirectionsPresenter
-from .explorer import Change, Explorer, RunContents
+from .explorer import LAYOUTS, Change, Explorer, RunContents
 from .inputs import InputsPresenter
 from .manifold import ManifoldPresenter
 from .menus import build_menus
@@ -40,6 +40,7 @@ from .posteriors import PosteriorPresenter
 from .presenter import Presenter
 from .run_status import RunStatus
 from .scores import Scores
+from .timeline import TimelinePresenter
 from .traversals import TraversalPresenter
 from .trust import TrustPresenter
 from .widgets.control_panel import ControlPanel
@@ -49,6 +50,7 @@ from .widgets.input_list import InputList
 from .widgets.input_markers import InputMarkers
 from .widgets.latent_scatter import LatentScatter
 from .widgets.loss_plot import LossPlot
+from .widgets.timeline_scrubber import TimelineScrubber
 from .widgets.traversal_grid import TraversalGrid
 
 
@@ -66,8 +68,11 @@ class MainWindow(QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_runs_dir()
         self.controller = controller or TrainingController(self, num_threads=None)
         self.controller.setParent(self)
-        self.explorer = Explorer(LatentDecoder, fit=lambda request: self.projections.fit(request))
-        self.projections = ProjectionController(self.explorer, self)  # fits views off the GUI thread
+        self.explorer = Explorer(LatentDecoder, fit=lambda request: self.projections.fit(request),
+                                 lay_out=lambda request: self.projections.lay_out(request))
+        # Fits views and lays out t-SNE/UMAP off the GUI thread, on both cores when no training runs.
+        self.projections = ProjectionController(self.explorer, self,
+                                                training=lambda: self.controller.state is RunState.RUNNING)
         self.error_box: QMessageBox | None = None
         self._resuming: RunContents | None = None  # the history a resumed run continues
         self._close_when_stopped = False
@@ -81,9 +86,12 @@ class MainWindow(QMainWindow):
         self.canvas = DecodeCanvas()
         self.gallery = ReconstructionGallery()
         self.traversal = TraversalGrid()
+        self.scrubber = TimelineScrubber()
+        self.scatter.layout().insertWidget(2, self.scrubber)  # under the plot, above the hover preview
         self.input_list = InputList()
         self.presenter = Presenter(self.explorer, self.scatter, self.canvas, self.gallery, self.loss_plot)
         self.traversals = TraversalPresenter(self.explorer, self.traversal)
+        self.timeline = TimelinePresenter(self.explorer, self.scrubber, self.show_error)  # replay the run
         self.directions = DirectionsPresenter(self.explorer, self.scatter, self.canvas)  # selections, slider, A-B path
         self.manifold = ManifoldPresenter(self.explorer, self.scatter)  # the view tiled with its decodings
         self.posteriors = PosteriorPresenter(self.explorer, self.scatter)  # hovered ellipses, points by σ
@@ -180,7 +188,8 @@ class MainWindow(QMainWindow):
         self.scatter.marker_moved.connect(self.explorer.drag)
         self.scatter.point_clicked.connect(self._on_point_clicked)
         self.scatter.view_changed.connect(self._on_view_changed)
-        self.scatter.tsne_requested.connect(lambda: self._on_view_changed(ViewKind.TSNE))
+        self.scatter.tsne_requested.connect(  # "Run t-SNE" / "Run UMAP": the layout chosen, t-SNE by default
+            lambda: self._on_view_changed(self.explorer.chosen if self.explorer.chosen in LAYOUTS else ViewKind.TSNE))
         self.scatter.tsne_cancel_requested.connect(self.projections.cancel_tsne)
         self.canvas.sample_requested.connect(lambda: self.explorer.sample_prior(np.random.default_rng()))
         self.canvas.endpoint_requested.connect(self.explorer.set_endpoint)

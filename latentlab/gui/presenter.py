@@ -23,6 +23,7 @@ class Presenter:
         self.explorer = explorer
         self.scatter, self.canvas, self.gallery, self.loss_plot = scatter, canvas, gallery, loss_plot
         self._shown_kind: ViewKind | None = None
+        self._shown_latents = None  # the latents of the points drawn: other ones (another epoch) glide there
         explorer.subscribe(self._on_change)
         scatter.point_hovered.connect(lambda i: self.preview(i, "Hovering"))
         gallery.worst_toggled.connect(lambda _: self._update_gallery())
@@ -37,12 +38,12 @@ class Presenter:
         if Change.VIEW in change:
             self._on_view()
         if Change.TSNE in change:
-            tsne = self.explorer.tsne
-            view = self.explorer.view
+            request, view = self.explorer.tsne, self.explorer.view
             fraction = None
-            if tsne is not None:
-                fraction = getattr(view.projection, "fraction", 0.0) if view and view.kind is ViewKind.TSNE else 0.0
-            self.scatter.set_tsne_progress(fraction)
+            if request is not None:
+                laid_out = view is not None and view.kind is request.kind and view.latents is request.latents
+                fraction = getattr(view.projection, "fraction", 0.0) if laid_out else 0.0
+            self.scatter.set_tsne_progress(fraction, "UMAP" if self.explorer.chosen is ViewKind.UMAP else "t-SNE")
             self.scatter.set_view(self.explorer.chosen)
         if Change.MARKER in change:
             self._on_marker()
@@ -51,7 +52,7 @@ class Presenter:
 
     def _on_run(self) -> None:
         contents = self.explorer.contents
-        self._shown_kind = None
+        self._shown_kind = self._shown_latents = None
         self.scatter.set_views_enabled(self.explorer.latent_dim == 2)
         self.scatter.set_view(self.explorer.chosen)
         self.scatter.set_points(np.zeros((0, 2)), None, ())
@@ -79,7 +80,10 @@ class Presenter:
         view, contents = self.explorer.view, self.explorer.contents
         if view is None or contents is None:
             return
-        self.scatter.set_points(view.points, contents.test_labels, contents.classes)
+        # Another epoch in the same kind of view: the points travel to their new places.
+        glide = view.kind is self._shown_kind and view.latents is not self._shown_latents
+        self._shown_latents = view.latents
+        self.scatter.set_points(view.points, contents.test_labels, contents.classes, animate=glide)
         self.scatter.set_note(view.projection.describe())
         self.scatter.set_view(self.explorer.chosen)
         if view.kind is not self._shown_kind:  # a new kind of view: show all of it
@@ -103,7 +107,9 @@ class Presenter:
             caption = (f"{self.explorer.direction_offset:+.2f} σ along {along.label if along else 'the direction'}: "
                        f"z = [{format_latent(marker.latent)}]")
         else:
-            how = "" if view.projection.exact else "  (approximate: t-SNE has no inverse; nearest neighbours' latents)"
+            how = "" if view.projection.exact else "  (approximate: " + (
+                "UMAP's inverse_transform)" if view.kind is ViewKind.UMAP and not getattr(view.projection, "partial", True)
+                else "a layout has no inverse; nearest neighbours' latents)")
             caption = f"z = [{format_latent(marker.latent)}]{how}"
         self.canvas.set_image(image, caption)
 

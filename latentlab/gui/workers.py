@@ -1,4 +1,4 @@
-"""Objects that run on a QThread: training, and t-SNE layouts.
+"""Objects that run on a QThread: training, and t-SNE or UMAP layouts.
 
 Each wraps a core generator and turns its items into queued Qt signals; the items are
 frozen CPU records, so handing them to the GUI thread shares nothing mutable.
@@ -142,28 +142,26 @@ class TrainingWorker(QObject):
             self.done.emit()
 
 
-class TSNEWorker(QObject):
+class LayoutWorker(QObject):
+    """Runs a t-SNE or UMAP layout generator (``LayoutProgress`` items) and emits each item."""
+
     progress = Signal(int, object)  # generation, LayoutProgress
     failed = Signal(int, str)
     done = Signal(int)
 
-    def __init__(self, generation: int, latents: np.ndarray, init: np.ndarray | None, cancel: threading.Event):
+    def __init__(self, generation: int, layouts: Callable[[], Iterator[Any]], method: str):
         super().__init__()
         self.generation = generation
-        self._latents = latents
-        self._init = init
-        self._cancel = cancel
+        self._layouts = layouts
+        self._method = method  # "t-SNE" or "UMAP", for the sentence a failure becomes
 
     @Slot()
     def run(self) -> None:
-        from latentlab.core.projection import tsne_layout
-
         lower_this_threads_priority(TSNE_NICENESS)
         try:
-            # Chunks of 5 iterations keep a cancel under half a second at 10,000 points.
-            for progress in tsne_layout(self._latents, init=self._init, cancel=self._cancel, chunk=5):
+            for progress in self._layouts():
                 self.progress.emit(self.generation, progress)
         except BaseException as exc:  # noqa: BLE001
-            self.failed.emit(self.generation, _describe_failure(exc).replace("Training", "t-SNE"))
+            self.failed.emit(self.generation, _describe_failure(exc).replace("Training", self._method))
         finally:
             self.done.emit(self.generation)

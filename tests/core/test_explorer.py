@@ -1,8 +1,8 @@
 """The explorer model: what is drawn is always what a drag decodes, whatever the user does.
 
 A stateful test (hypothesis) drives random sequences of start, snapshot, switch view,
-t-SNE progress / finish / cancel, open run, drag, click and sample (a stop is the final
-snapshot arriving), and after every step checks the model's invariants.
+t-SNE progress / finish / cancel, open run, drag, click, sample and scrubbing the timeline
+(a stop is the final snapshot arriving), and after every step checks the model's invariants.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from latentlab.core.errors import CheckpointError
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import ViewKind
 from latentlab.gui.explorer import Change, Explorer, MarkerSource, RunContents
@@ -63,8 +64,8 @@ class ExplorerMachine(RuleBasedStateMachine):
         super().__init__()
         self.rng = np.random.default_rng(0)
         self.pending_fits = []
-        self.explorer = Explorer(FakeDecoder, fit=self.pending_fits.append)
-        self.tsne_requests = []  # every t-SNE asked for, newest last (older ones are stale)
+        self.tsne_requests = []  # every t-SNE asked for, by the user or for another epoch, newest last
+        self.explorer = Explorer(FakeDecoder, fit=self.pending_fits.append, lay_out=self.tsne_requests.append)
         self.changes = []
         self.explorer.subscribe(self.changes.append)
         self.epoch = 0
@@ -90,11 +91,30 @@ class ExplorerMachine(RuleBasedStateMachine):
         self.epoch += 1
         before = (self.explorer.chosen, self.explorer.view, self.explorer.marker)
         tsne_in_flight = self.explorer.tsne is not None
+        replaying, shown = not self.explorer.following, self.explorer.snapshot
         self.explorer.apply_snapshot(snapshot(self.rng.standard_normal((self.n, self.dim)) * scale, self.epoch))
-        if tsne_in_flight:  # a snapshot mid-t-SNE neither flips the selector nor moves the marker
+        assert self.explorer.timeline.epochs[-1] == self.epoch
+        if tsne_in_flight or replaying:  # a snapshot mid-t-SNE or mid-replay neither flips the selector nor moves the marker
             assert (self.explorer.chosen, self.explorer.view) == before[:2]
             assert self.explorer.marker is before[2]
+        if replaying:  # the epoch replayed stays on screen; the newest waits on the scrubber
+            assert self.explorer.snapshot is shown and not self.explorer.following
         if deliver_fit and self.pending_fits:  # the fitting thread was quick this time
+            self.a_fit_arrives(newest=True)
+
+    @precondition(lambda self: self.explorer.snapshot is not None)
+    @rule(which=st.integers(0, 20), deliver_fit=st.booleans())
+    def scrub_to_an_epoch(self, which, deliver_fit):
+        epochs = self.explorer.timeline.epochs
+        epoch, before = epochs[which % len(epochs)], self.explorer.snapshot
+        try:
+            assert self.explorer.show_epoch(epoch)
+        except CheckpointError:  # an epoch no longer in memory, with no frame on disk to read
+            assert self.explorer.snapshot is before
+            return
+        event("scrubbed to an older epoch" if epoch != epochs[-1] else "scrubbed to the newest epoch")
+        assert self.explorer.snapshot.epoch == epoch and self.explorer.following == (epoch == epochs[-1])
+        if deliver_fit and self.pending_fits:
             self.a_fit_arrives(newest=True)
 
     @precondition(lambda self: self.pending_fits)
@@ -279,7 +299,8 @@ def test_every_change_is_announced():
     union = Change(0)
     for change in seen:
         union |= change
-    assert union == Change.RUN | Change.SNAPSHOT | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE
+    assert union == (Change.RUN | Change.SNAPSHOT | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE
+                     | Change.TIMELINE)
 
 
 def test_the_explorer_imports_no_qt():

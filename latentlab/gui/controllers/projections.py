@@ -1,9 +1,9 @@
-"""Views computed off the GUI thread: PCA refits and t-SNE layouts, written into the explorer.
+"""Views computed off the GUI thread: PCA refits and t-SNE or UMAP layouts, written into the explorer.
 
 A PCA of 10,000 points of a 512-D latent takes about a second: on the GUI thread that was
 a frozen window after every epoch. Large fits run on one worker thread that only ever takes the
 newest request (the explorer drops older answers anyway); t-SNE runs on its own QThread,
-in chunks, with a cancel that takes effect within a chunk. Results cross back as queued
+in chunks, with a cancel that takes effect within a chunk; UMAP alike. One layout runs at a time. Results cross back as queued
 signals and carry the generation they answer, so a stale one never replaces a newer view.
 """
 
@@ -12,14 +12,18 @@ from __future__ import annotations
 import threading
 import time
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from typing import Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 
 from latentlab.core.errors import LatentlabError
+from latentlab.core.projection import ViewKind
 
-from ..explorer import Explorer, FitRequest, TSNERequest
-from ..workers import LatestJobThread, TSNEWorker, thread_for
+from ..explorer import Explorer, FitRequest, LayoutRequest
+from ..workers import LatestJobThread, LayoutWorker, thread_for
 
 REDRAW_INTERVAL_S = 0.25  # a live t-SNE layout redraws 10,000 points: at most 4 times a second
+LAYOUT_DEBOUNCE_MS = 150  # a layout asked for by scrubbing starts once the scrubber rests this long
 INLINE_FIT_VALUES = 50_000  # latents (N x D) small enough to fit within a frame on the GUI thread
 
 
@@ -33,13 +37,20 @@ class ProjectionController(QObject):
     fitted = Signal(object, object)  # FitRequest, Projection | Exception (queued from the fit thread)
     failed = Signal(str)
 
-    def __init__(self, explorer: Explorer, parent: QObject | None = None):
+    def __init__(self, explorer: Explorer, parent: QObject | None = None,
+                 training: Callable[[], bool] = lambda: False):
         super().__init__(parent)
         self.explorer = explorer
+        self._training = training  # whether a training run competes for the cores
+        self._waiting: LayoutRequest | None = None
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(LAYOUT_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._start_waiting)
         self.fitted.connect(self._on_fitted, Qt.ConnectionType.QueuedConnection)
         self._fits = LatestJobThread("latentlab-view-fit", _fit, lambda request, result: self.fitted.emit(request, result))
         self._fits.start()
-        self._tsne: dict[int, tuple[QThread, TSNEWorker, threading.Event]] = {}
+        self._tsne: dict[int, tuple[QThread, LayoutWorker, threading.Event]] = {}
         self._last_redraw = 0.0
 
     # -- fits ---------------------------------------------------------------------------------
@@ -64,18 +75,43 @@ class ProjectionController(QObject):
             return
         self.explorer.view_fitted(request, result)
 
-    # -- t-SNE --------------------------------------------------------------------------------
+    # -- t-SNE and UMAP -------------------------------------------------------------------
     @property
     def tsne_running(self) -> bool:
         return self.explorer.tsne is not None
 
-    def start_tsne(self, request: TSNERequest | None) -> None:
-        """Run the t-SNE the explorer asked for (``Explorer.choose_view(ViewKind.TSNE)``)."""
+    def lay_out(self, request: LayoutRequest) -> None:
+        """The explorer's ``lay_out`` hook: another epoch to lay out. Scrubbing asks for many
+        in a row, so only the newest asked for within ``LAYOUT_DEBOUNCE_MS`` starts."""
+        self._waiting = request
+        self._debounce.start()
+
+    def _start_waiting(self) -> None:
+        request, self._waiting = self._waiting, None
+        if request is not None and self.explorer.tsne is request:  # still the one wanted
+            self.start_tsne(request)
+
+    def start_tsne(self, request: LayoutRequest | None) -> None:
+        """Run the layout the explorer asked for (``Explorer.choose_view``), after stopping any other."""
         if request is None:
             return
+        for _, _, cancel in self._tsne.values():
+            cancel.set()  # one layout at a time: two would halve each other's speed
         cancel = threading.Event()
-        worker = TSNEWorker(request.generation, request.latents, request.init, cancel)
-        thread = thread_for(worker, f"latentlab-tsne-{request.generation}")
+        n_jobs = 1 if self._training() else 2  # both cores while no training competes for them
+        if request.kind is ViewKind.UMAP:
+            from latentlab.core.umap_view import umap_layout
+
+            layouts, method = (lambda: umap_layout(request.latents, init=request.init, cancel=cancel,
+                                                   epoch=request.epoch, n_jobs=n_jobs)), "UMAP"
+        else:
+            from latentlab.core.projection import tsne_layout
+
+            # Chunks of 5 iterations keep a cancel under half a second at 10,000 points.
+            layouts, method = (lambda: tsne_layout(request.latents, init=request.init, cancel=cancel, chunk=5,
+                                                   n_jobs=n_jobs)), "t-SNE"
+        worker = LayoutWorker(request.generation, layouts, method)
+        thread = thread_for(worker, f"latentlab-layout-{request.generation}")
         worker.progress.connect(self._on_tsne_progress)
         worker.failed.connect(self._on_tsne_failed)
         worker.done.connect(self._on_tsne_done)
@@ -85,6 +121,7 @@ class ProjectionController(QObject):
 
     def cancel_tsne(self) -> None:
         """Takes effect at once for the view; the worker itself stops within a chunk."""
+        self._waiting = None
         for _, _, cancel in self._tsne.values():
             cancel.set()
         self.explorer.cancel_tsne()
@@ -94,7 +131,8 @@ class ProjectionController(QObject):
         if not progress.done and now - self._last_redraw < REDRAW_INTERVAL_S:
             return
         self._last_redraw = now
-        self.explorer.tsne_progress(generation, progress.layout, 1.0 if progress.done else progress.fraction)
+        self.explorer.tsne_progress(generation, progress.layout, 1.0 if progress.done else progress.fraction,
+                                    progress.projection)
 
     def _on_tsne_failed(self, generation: int, message: str) -> None:
         if self.explorer.tsne_failed(generation):
@@ -113,6 +151,8 @@ class ProjectionController(QObject):
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         """Stop every worker and wait for it: nothing survives the window."""
+        self._debounce.stop()
+        self._waiting = None
         for _, _, cancel in self._tsne.values():
             cancel.set()
         for generation, (thread, _, _) in list(self._tsne.items()):

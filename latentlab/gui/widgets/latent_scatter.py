@@ -1,11 +1,14 @@
 """The latent scatter: test items as points coloured by label, a draggable decode marker,
-hover/click previews, and the choice of view (the latent itself, PCA, t-SNE)."""
+hover/click previews, and the choice of view (the latent itself, PCA, t-SNE, UMAP)."""
 
 from __future__ import annotations
 
+import importlib.util
+import time
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
@@ -20,6 +23,9 @@ PALETTE = [
 ]
 HOVER_PIXELS = 8  # how near the pointer must be to a point to preview it
 VIEWS = {ViewKind.LATENT: "Latent (2-D)", ViewKind.PCA: "PCA", ViewKind.TSNE: "t-SNE"}
+if importlib.util.find_spec("umap") is not None:  # the optional extra latentlab[umap]
+    VIEWS[ViewKind.UMAP] = "UMAP"
+GLIDE_S = 0.25  # points travel to another epoch's places over this long
 
 
 def _colour(i: int) -> str:
@@ -132,6 +138,10 @@ class LatentScatter(QWidget):
         self._legend_set = False
         self._hovered = -1
         self._tsne_running = False
+        self._glide: tuple[np.ndarray, np.ndarray, float] | None = None  # from, to, start time
+        self._glide_timer = QTimer(self)
+        self._glide_timer.setInterval(16)
+        self._glide_timer.timeout.connect(self._on_glide_frame)
 
     # -- view state -----------------------------------------------------------------------
     def view(self) -> ViewKind:
@@ -154,8 +164,10 @@ class LatentScatter(QWidget):
         self.note.setText(text)
 
     # -- points ---------------------------------------------------------------------------
-    def set_points(self, layout: np.ndarray, labels: np.ndarray | None, classes: tuple[str, ...] = ()) -> None:
-        """Show ``layout`` (N, 2), each point in its label's colour.
+    def set_points(self, layout: np.ndarray, labels: np.ndarray | None, classes: tuple[str, ...] = (),
+                   animate: bool = False) -> None:
+        """Show ``layout`` (N, 2), each point in its label's colour; ``animate``: glide there from
+        where the same points are drawn now (hover and clicks use the new places at once).
 
         All points are one scatter item with a brush per point, set once per run: every
         paint is then one bounds check and one batch of drawn symbols rather than one per
@@ -168,13 +180,36 @@ class LatentScatter(QWidget):
         same_labels = self._legend_set and labels is self._labels and classes == self._classes
         if not same_labels:
             self._set_legend(labels, classes)
-        if not (same_labels and _move_points(self.points, layout[:, 0], layout[:, 1])):
+        drawn = getattr(self.points, "data", None)
+        self._glide = None
+        if animate and same_labels and drawn is not None and len(drawn) == len(layout) > 0:
+            start = np.column_stack([drawn["x"], drawn["y"]]).astype(np.float64)
+            self._glide = (start, layout, time.perf_counter())
+            self._glide_timer.start()
+        elif not (same_labels and _move_points(self.points, layout[:, 0], layout[:, 1])):
             brushes = self._brushes if labels is None else [self._brushes[c % len(self._brushes)] for c in labels]
             self.points.setData(layout[:, 0], layout[:, 1], brush=brushes[0] if labels is None else brushes)
         self.layout_points = layout
         self._labels, self._classes = labels, classes
         if self._follow:
             self._fit()
+
+    def _on_glide_frame(self) -> None:
+        if self._glide is None:
+            self._glide_timer.stop()
+            return
+        start, end, began = self._glide
+        t = min((time.perf_counter() - began) / GLIDE_S, 1.0)
+        eased = t * t * (3.0 - 2.0 * t)
+        now = start + (end - start) * eased
+        _move_points(self.points, now[:, 0], now[:, 1])
+        if t >= 1.0:
+            self._glide = None
+            self._glide_timer.stop()
+
+    @property
+    def gliding(self) -> bool:
+        return self._glide is not None
 
     def _set_legend(self, labels: np.ndarray | None, classes: tuple[str, ...]) -> None:
         self.legend.clear()
@@ -236,14 +271,14 @@ class LatentScatter(QWidget):
         self.preview_caption.setText(caption)
 
     # -- t-SNE progress ------------------------------------------------------------------
-    def set_tsne_progress(self, fraction: float | None) -> None:
-        """A fraction in [0, 1] while t-SNE runs; None when it is done or cancelled."""
+    def set_tsne_progress(self, fraction: float | None, method: str = "t-SNE") -> None:
+        """A fraction in [0, 1] while a ``method`` layout (t-SNE, UMAP) runs; None when done or cancelled."""
         self._tsne_running = fraction is not None
         self.progress.setVisible(self._tsne_running)
-        self.tsne_button.setText("Cancel t-SNE" if self._tsne_running else "Run t-SNE")
+        self.tsne_button.setText(f"Cancel {method}" if self._tsne_running else f"Run {method}")
         if fraction is not None:
             self.progress.setValue(int(fraction * 1000))
-            self.progress.setFormat(f"t-SNE {fraction:.0%}")
+            self.progress.setFormat(f"{method} {fraction:.0%}")
 
     # -- slots ----------------------------------------------------------------------------
     def _on_tsne_button(self) -> None:
