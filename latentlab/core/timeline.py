@@ -1,13 +1,14 @@
 """A run's timeline: one compact frame per kept epoch, to replay how the model learned.
 
 A frame is the epoch's ``EpochSnapshot`` arrays (test latents and log-variances, the KL
-of each dimension, per-item reconstruction loss, the gallery's reconstructions) and its
-decoder weights, in one safetensors file::
+of each dimension, per-item reconstruction loss, the gallery's reconstructions) and the
+model's weights, in one safetensors file::
 
     timeline/epoch-000012.safetensors
 
-The encoder and the optimizer state are left out: replaying an epoch shows and decodes
-it, it does not train or encode from it. A frame is written once, atomically, at the end
+With the encoder as well as the decoder, every instrument works on a replayed epoch as on
+the newest: decoding, and scoring the user's images and the test NLL with that epoch's
+model. The optimizer state is left out: a frame is looked at, not trained on. A frame is written once, atomically, at the end
 of its epoch, and never changes; ``TrainConfig.timeline_every`` thins them out for long
 runs (the last epoch is always kept). Reading checks every array against the shapes of
 the run's own snapshot, so a damaged or foreign frame is a ``CheckpointError``, and
@@ -32,7 +33,8 @@ from .events import EpochSnapshot
 
 TIMELINE_DIR = "timeline"
 FRAME_FORMAT = "latentlab-timeline-frame"
-_DECODER = "decoder_state/"  # prefix of the weights in a frame, apart from the snapshot's arrays
+_DECODER = "decoder_state/"  # prefixes of the weights in a frame, apart from the snapshot's arrays
+_ENCODER = "encoder_state/"
 _FRAME_NAME = re.compile(r"epoch-(\d{6,9})\.safetensors")
 MAX_FRAME_BYTES = 4 << 30  # far above any model this app trains, far below a bomb
 
@@ -52,6 +54,7 @@ def write_frame(run_dir: str | os.PathLike, snap: EpochSnapshot) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: np.ascontiguousarray(a) for name, a in snap.to_arrays().items()}
     tensors.update({_DECODER + name: np.ascontiguousarray(a) for name, a in snap.decoder_state.items()})
+    tensors.update({_ENCODER + name: np.ascontiguousarray(a) for name, a in snap.encoder_state.items()})
     metadata = {"format": FRAME_FORMAT, "epoch": str(snap.epoch), "step": str(snap.step)}
     atomic_write(path, st_save_numpy(tensors, metadata=metadata))
     return path
@@ -100,22 +103,32 @@ def read_frame(run_dir: str | os.PathLike, epoch: int, like: EpochSnapshot) -> E
         tensors = st_load_numpy(raw)
     except (SafetensorError, ValueError, TypeError, RuntimeError, OverflowError, MemoryError):
         raise damaged from None
-    like_decoder = dict(like.decoder_state)
-    # safetensors' NumPy writer stores a 0-d weight (a Gaussian's log sigma) as shape (1,).
-    decoder = {name: _as_scalar_like(v, like_decoder.get(name)) for name, v in
-               ((k[len(_DECODER):], v) for k, v in tensors.items() if k.startswith(_DECODER))}
-    arrays = {k: v for k, v in tensors.items() if not k.startswith(_DECODER)}
-    if not _same_shapes(arrays, like.to_arrays()) or not _same_shapes(decoder, like_decoder):
+    like_decoder, like_encoder = dict(like.decoder_state), dict(like.encoder_state)
+    decoder, encoder = _weights(tensors, _DECODER, like_decoder), _weights(tensors, _ENCODER, like_encoder)
+    arrays = {k: v for k, v in tensors.items() if not k.startswith((_DECODER, _ENCODER))}
+    if not like_encoder:
+        encoder = {}  # a run whose snapshots carry no encoder: its frames are decoded only
+    if not (_same_shapes(arrays, like.to_arrays()) and _same_shapes(decoder, like_decoder)
+            and _same_shapes(encoder, like_encoder)):
         raise damaged
     step = _frame_step(raw)
     try:
-        return EpochSnapshot.from_arrays(arrays, decoder, epoch=epoch, step=step if step is not None else like.step)
+        return EpochSnapshot.from_arrays(arrays, decoder, epoch=epoch, step=step if step is not None else like.step,
+                                         encoder_state=encoder)
     except (KeyError, ValueError, TypeError):
         raise damaged from None
 
 
-def _as_scalar_like(a: np.ndarray, like) -> np.ndarray:
-    return a.reshape(()) if like is not None and np.ndim(like) == 0 and a.shape == (1,) else a
+def _weights(tensors: dict[str, np.ndarray], prefix: str, like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The weights stored under ``prefix``, shaped as ``like``'s: safetensors' NumPy writer stores a
+    0-d weight (a Gaussian's log sigma) as shape (1,)."""
+    out = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            name = key[len(prefix):]
+            scalar = name in like and np.ndim(like[name]) == 0 and value.shape == (1,)
+            out[name] = value.reshape(()) if scalar else value
+    return out
 
 
 def _same_shapes(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> bool:

@@ -103,7 +103,7 @@ class InputsPresenter:
         if test is None:
             self.loss_plot.set_test_nll("Test NLL: not computed yet", enabled=True)
             return
-        old = "" if (test.epoch, test.step) == (snap.epoch, snap.step) else " (an older model's)"
+        old = "" if (test.epoch, test.step) == (snap.epoch, snap.step) else " (not the epoch shown)"
         elbo = f" \u00b7 test \u2212ELBO {test.neg_elbo:.2f}" if math.isfinite(test.neg_elbo) else ""
         self.loss_plot.set_test_nll(
             f"Test NLL {test.mean:.2f} nats (K={test.samples}, epoch {test.epoch}){old}{elbo}", enabled=True,

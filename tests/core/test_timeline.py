@@ -43,7 +43,10 @@ def test_every_epoch_leaves_a_frame_that_reads_back_as_that_epochs_snapshot(trai
     assert frame_epochs(run_dir) == [1, 2, 3] == open_run(run_dir).timeline_epochs
     for epoch in (1, 2):
         assert_same_snapshot(read_frame(run_dir, epoch, like=seen[3]), seen[epoch])
-    assert not read_frame(run_dir, 1, like=seen[3]).encoder_state  # shown and decoded, never encoded from
+    replayed = read_frame(run_dir, 1, like=seen[3])
+    assert replayed.encoder_state.keys() == seen[1].encoder_state.keys()  # its images are scored by its own model
+    for name in replayed.encoder_state:
+        np.testing.assert_array_equal(replayed.encoder_state[name], seen[1].encoder_state[name])
 
 
 def test_timeline_every_thins_the_frames_and_keeps_the_last(tmp_path, digits):
