@@ -205,6 +205,10 @@ class Timeline:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
 
+    def in_memory(self, epoch: int) -> bool:
+        """Whether ``epoch`` is shown without reading its frame."""
+        return epoch in self._cache or (self.latest is not None and epoch == self.latest.epoch)
+
     def snapshot(self, epoch: int) -> EpochSnapshot:
         """The snapshot of ``epoch``; ``CheckpointError`` when it is not kept or its frame is damaged."""
         if self.latest is not None and epoch == self.latest.epoch:

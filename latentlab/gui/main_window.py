@@ -98,7 +98,8 @@ class MainWindow(QMainWindow):
         self.trust = TrustPresenter(self.explorer, self.scatter)  # the view's trust figures, true neighbours
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
-        self.compare = CompareRuns(self.explorer, self.loss_plot, self.canvas, self.show_error)  # a run B beside A
+        self.compare = CompareRuns(self.explorer, self.loss_plot, self.canvas, self.gallery,  # a run B beside A
+                                   self.show_error)
         self.scores = Scores(self.explorer)  # the user's images and the test NLL, scored off the GUI thread
         self.scoring = ScoringController(self.explorer, self.scores, self)
         self.inputs = InputsPresenter(self.explorer, self.scores, self.input_list, InputMarkers(self.scatter),

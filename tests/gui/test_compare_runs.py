@@ -81,3 +81,36 @@ def test_the_file_menu_offers_b_and_run_b_is_qt_free(make_window):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert not [m for m in json.loads(proc.stdout) if m.split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6")]
+
+
+def test_b_reconstructs_the_items_of_as_gallery_under_as_own_and_shows_its_kl_beside(make_window, qtbot, run16, run2):
+    window = make_window()
+    assert window.open_run_dir(run16)
+    assert window.gallery.rows == 2
+    assert window.compare.open_b(run2)
+    b_run = open_run(run2)
+    model, snap = b_run.load_model("cpu"), window.explorer.snapshot
+    for worst in (False, True):  # the gallery's own toggle: B follows it
+        window.gallery.worst_box.setChecked(worst)
+        indices = snap.worst_indices if worst else snap.probe_indices
+        with torch.no_grad():
+            x = torch.from_numpy(np.array(window.explorer.contents.test_images[indices])).float() / 255
+            expected = model.decode_mean(model.encode(x)[0]).numpy()
+        assert window.gallery.rows == 3 and f"B ({run2.name}) below" in window.gallery.caption.text()
+        c, h, w = expected.shape[1:]
+        shown = window.gallery.image.image  # rows of tiles: inputs, A's reconstructions, B's
+        assert shown.shape[0] == 3 * h + 2  # tiles are one pixel apart
+        np.testing.assert_allclose(shown[2 * (h + 1):, :w], expected[0, 0], atol=1e-5)
+    _, heights = window.loss_plot.kl_bars_b.opts["x"], window.loss_plot.kl_bars_b.opts["height"]
+    np.testing.assert_allclose(heights, b_run.load_snapshot()["kl_per_dim"])
+    assert len(window.loss_plot.kl_bars.opts["height"]) == 16 and len(heights) == 2
+    window.compare.close_b()
+    assert window.gallery.rows == 2 and len(window.loss_plot.kl_bars_b.opts["height"]) == 0
+
+
+def test_b_of_other_images_says_why_it_has_no_gallery_row(make_window, qtbot, run16, mnist_run):
+    window = make_window()
+    assert window.open_run_dir(run16)
+    assert window.compare.open_b(mnist_run)
+    assert window.gallery.rows == 2
+    assert "B was trained on 28x28 images with 1 channel(s), so it cannot reconstruct A's." in window.gallery.caption.text()

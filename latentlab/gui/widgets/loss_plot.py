@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from .images import steady_label
 
+KL_B_COLOUR = "#7fd3ff"
 CURVES = {"elbo": "#e8e8e8", "recon": "#4aa3ff", "kl": "#ff9f43"}
 CURVE_LABELS = {"elbo": "\u2212ELBO", "recon": "recon", "kl": "KL"}
 OBJECTIVE_LABEL = "objective (recon + \u03b2\u00b7KL)"
@@ -62,6 +63,11 @@ class LossPlot(QWidget):
         self.kl_plot.setLabel("bottom", "latent dimension")
         self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#ff9f43", pen=None)
         self.kl_plot.addItem(self.kl_bars)
+        # A run B's KL beside A's, each dimension's pair of bars side by side (compare_runs.py).
+        self.kl_bars_b = pg.BarGraphItem(x=[], height=[], width=0.4, brush=KL_B_COLOUR, pen=None)
+        self.kl_plot.addItem(self.kl_bars_b)
+        self._kl = np.zeros(0)
+        self._kl_b: np.ndarray | None = None
         self.kl_warning = steady_label(QLabel(), lines=2)
         self.kl_warning.setWordWrap(True)
         self.kl_warning.setStyleSheet("color: #ffb020;")
@@ -167,10 +173,8 @@ class LossPlot(QWidget):
         return {"train": train, "test": {k: list(v) for k, v in self._test.items()}}
 
     def set_kl_per_dim(self, kl: np.ndarray) -> None:
-        kl = np.asarray(kl, dtype=np.float64)
-        dims = np.arange(len(kl))
-        brushes = [pg.mkBrush("#ff9f43" if v >= COLLAPSE_NATS else "#666666") for v in kl]
-        self.kl_bars.setOpts(x=dims, height=kl, brushes=brushes)
+        kl = self._kl = np.asarray(kl, dtype=np.float64)
+        self._draw_kl_bars()
         active = int(np.sum(kl >= COLLAPSE_NATS))
         if kl.sum() < COLLAPSE_NATS * max(1, len(kl)):
             self.kl_warning.setText(
@@ -181,6 +185,21 @@ class LossPlot(QWidget):
             self.kl_warning.setText(f"{active} of {len(kl)} latent dimensions are active; the grey ones are unused.")
         else:
             self.kl_warning.setText(f"All {len(kl)} latent dimensions are active.")
+
+    def set_kl_per_dim_b(self, kl: np.ndarray | None, name: str = "B") -> None:
+        """Run B's KL per dimension beside A's bars (None: no B)."""
+        self._kl_b = None if kl is None else np.asarray(kl, dtype=np.float64)
+        self.kl_plot.setTitle(None if kl is None else
+                              f"<span style='color:#ff9f43'>A</span> beside <span style='color:{KL_B_COLOUR}'>B: {name}</span>")
+        self._draw_kl_bars()
+
+    def _draw_kl_bars(self) -> None:
+        kl, b = self._kl, self._kl_b
+        brushes = [pg.mkBrush("#ff9f43" if v >= COLLAPSE_NATS else "#666666") for v in kl]
+        shift, width = (0.2, 0.4) if b is not None else (0.0, 0.8)
+        self.kl_bars.setOpts(x=np.arange(len(kl)) - shift, height=kl, brushes=brushes, width=width)
+        b = np.zeros(0) if b is None else b
+        self.kl_bars_b.setOpts(x=np.arange(len(b)) + shift, height=b, width=width)
 
     def _on_log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(y=on)
