@@ -4,7 +4,8 @@ Opens the main window offscreen, trains on the built-in digits through the real 
 stops, saves and reopens the run, shows PCA and a small t-SNE (dragging the marker while it
 runs), decodes a point, walks the marker along a selection's direction, checks a spherical
 A-B path, draws a hovered point's posterior ellipse, encodes an image file and a drawing,
-computes the test NLL, exports a PNG and a CSV, resumes the run, closes the window, and
+computes the test NLL, replays the first epoch, opens the run as its own B, lays out UMAP
+(where it is installed), exports a PNG and a CSV, resumes the run, closes the window, and
 writes ``OUTDIR/result.json``. Exits 0 only when every check passed.
 """
 
@@ -267,6 +268,8 @@ def run_self_test(outdir: str | os.PathLike) -> int:
             ("manifold", on_window(instruments.manifold)),
             ("posterior ellipse", on_window(instruments.posterior_ellipse)),
             ("encode image", on_window(instruments.encode_image)), ("NLL", on_window(instruments.nll)),
+            ("scrubber", on_window(instruments.scrubber)), ("run B", on_window(instruments.run_b)),
+            ("UMAP", on_window(instruments.umap_view)),
             ("export PNG and CSV", exports),
             ("resume run", resume_run),
             ("close window", close_window),

@@ -1,5 +1,5 @@
 """The self-test's checks of the instruments: traversal, direction, slerp, manifold, posterior ellipse,
-encode image, NLL.
+encode image, NLL, scrubber, run B, UMAP.
 
 Each takes the app and a window that shows a trained run on a PCA view, acts on it as the
 user would, checks the result against the model's own arithmetic, and returns a line for
@@ -229,3 +229,79 @@ def nll(app, window) -> str:
     if not math.isclose(kept.get("nll", math.nan), test.mean, rel_tol=1e-9):
         raise RuntimeError("the test NLL is not kept in run.json")
     return f"{test.mean:.2f} nats (K={test.samples}) against a test -ELBO of {test.neg_elbo:.2f}, kept in run.json"
+
+
+def scrubber(app, window) -> str:
+    """Replay the first epoch: its own latents on screen and its own decoder behind the marker."""
+    import numpy as np
+
+    from latentlab.core.timeline import read_frame
+
+    from .decoder import LatentDecoder
+
+    explorer, scrubber_ = window.explorer, window.scrubber
+    epochs = scrubber_.epochs
+    if len(epochs) < 2:
+        raise RuntimeError(f"the timeline holds {len(epochs)} epoch(s), not two or more")
+    scrubber_.slider.setValue(0)
+    wait_for(app, lambda: explorer.snapshot.epoch == epochs[0] and explorer.view.latents is explorer.snapshot.latents,
+             30, "the first epoch's view")
+    kept = read_frame(window.run_dir, epochs[0], like=explorer.timeline.latest)
+    if not np.array_equal(explorer.view.latents, kept.latents):
+        raise RuntimeError("the replayed view does not show the first epoch's latents")
+    z = explorer.view.projection.inverse(explorer.view.points[:3])
+    own = LatentDecoder(explorer.contents.config["model"], explorer.contents.image_shape, kept.decoder_state)
+    if not np.allclose(explorer.decode(z), own.decode(z), atol=1e-6):
+        raise RuntimeError("the replayed epoch is not decoded with its own weights")
+    scrubber_.latest_button.click()
+    wait_for(app, lambda: explorer.following and explorer.view.latents is explorer.snapshot.latents, 30,
+             "the newest epoch again")
+    return f"replayed epoch {epochs[0]} of {epochs[-1]} with its own latents and decoder, then followed the newest"
+
+
+def run_b(app, window) -> str:
+    """Open the run as its own B: B's curves, gallery row and decoding must equal A's."""
+    import numpy as np
+
+    compare, explorer = window.compare, window.explorer
+    if not compare.open_b(window.run_dir):
+        raise RuntimeError("the run could not be opened as B")
+    try:
+        explorer.sample_prior(np.random.default_rng(3))
+        app.processEvents()
+        a_image, b_image = window.canvas.current_image(), window.canvas.b_image.image
+        if b_image is None or a_image is None or not np.allclose(np.squeeze(a_image), np.squeeze(b_image), atol=1e-5):
+            raise RuntimeError("B, the same run, does not decode the marker as A does")
+        if window.gallery.rows != 3:
+            raise RuntimeError("B's reconstructions are not in the gallery")
+        if not any(label.text.startswith("B: ") for _, label in window.loss_plot.legend.items):
+            raise RuntimeError("B's curves are not in the losses pane's legend")
+    finally:
+        compare.close_b()
+    return "B's curves, gallery row, KL bars and decoding shown, then closed"
+
+
+def umap_view(app, window) -> str:
+    """Lay out a UMAP view (where latentlab[umap] is installed) and decode through its inverse."""
+    import numpy as np
+
+    from latentlab.core.projection import ViewKind
+
+    from .widgets.latent_scatter import VIEWS
+
+    if ViewKind.UMAP not in VIEWS:
+        return "umap-learn is not installed (pip install 'latentlab[umap]'), so the view is not offered"
+    explorer, scatter = window.explorer, window.scatter
+    scatter.set_view(ViewKind.UMAP, emit=True)
+    wait_for(app, lambda: explorer.tsne is None and explorer.view.kind is ViewKind.UMAP, 600, "the UMAP layout")
+    view = explorer.view
+    x, y = view.points[:2].mean(axis=0)
+    scatter.set_marker(float(x), float(y), emit=True)
+    app.processEvents()
+    if not np.allclose(explorer.marker.latent, view.projection.inverse(np.array([[x, y]]))[0]):
+        raise RuntimeError("the marker does not decode the UMAP view's inverse")
+    if "approximate" not in view.projection.describe():
+        raise RuntimeError("the UMAP view does not say its inverse is approximate")
+    scatter.set_view(ViewKind.PCA, emit=True)
+    wait_for(app, lambda: explorer.view.kind is ViewKind.PCA, 30, "the PCA view")
+    return f"{len(view.points)} points laid out; decoded through UMAP's inverse"

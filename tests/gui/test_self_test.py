@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-INSTRUMENTS = ("traversal", "manifold", "encode image", "direction", "slerp", "posterior ellipse", "NLL")
+INSTRUMENTS = ("traversal", "manifold", "encode image", "direction", "slerp", "posterior ellipse", "NLL", "scrubber",
+               "run B", "UMAP")
 
 
 def test_the_self_test_passes_and_checks_every_instrument_by_name(tmp_path):
@@ -26,3 +27,4 @@ def test_the_self_test_passes_and_checks_every_instrument_by_name(tmp_path):
     assert len(names) == len(set(names))
     details = {c["name"]: c["detail"] for c in report["checks"]}
     assert "percentile" in details["encode image"] and "kept in run.json" in details["NLL"]
+    assert "own latents and decoder" in details["scrubber"] and "gallery row" in details["run B"]
