@@ -16,37 +16,27 @@ time; finished layouts are kept per epoch, so scrubbing back to one is instant.
 
 from __future__ import annotations
 
-import enum
 from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 
-from latentlab.core.directions import Direction, Selection, direction_from
+from latentlab.core.directions import Selection
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
 from latentlab.core.timeline import Timeline, frame_epochs
 
 # The records this model holds and hands out, importable from here as from their own module.
-from .explorer_records import FitRequest, LayoutRequest, Marker, MarkerSource, RunContents, ShownView  # noqa: F401
+from .explorer_records import (  # noqa: F401
+    Change, FitRequest, LayoutRequest, Marker, MarkerSource, RunContents, ShownView,
+)
+from .explorer_selections import SelectionsAndDirection
 
 LAYOUTS = (ViewKind.TSNE, ViewKind.UMAP)  # views an optimiser lays out on a worker, in chunks
 KEPT_LAYOUTS = 64  # finished layouts kept per run (10,000 points: 160 kB each)
 
 
-class Change(enum.Flag):
-    RUN = enum.auto()  # another run: everything else is new too
-    SNAPSHOT = enum.auto()  # a newer snapshot (decoder, losses, gallery)
-    VIEW = enum.auto()  # the 2-D view or its points
-    MARKER = enum.auto()  # the marker and the latent it decodes
-    ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
-    TSNE = enum.auto()  # a t-SNE or UMAP layout started, progressed, finished or was cancelled
-    SELECTION = enum.auto()  # the selected point sets A/B, or the direction built from them
-    INPUTS = enum.auto()  # the user's encoded images or the test NLL (``Scores``, beside this model)
-    TIMELINE = enum.auto()  # the epochs that can be replayed, or the one on screen
-
-
-class Explorer:
+class Explorer(SelectionsAndDirection):
     """Everything the panes show about the current run.
 
     Parameters
@@ -343,56 +333,6 @@ class Explorer:
 
     def decode(self, latents: np.ndarray) -> np.ndarray | None:
         return None if self.decoder is None else self.decoder.decode(np.atleast_2d(latents))
-
-    # -- selections and the direction they define -------------------------------------------
-    def select_points(self, which: str, indices, name: str | None = None) -> Selection | None:
-        """Make set ``which`` ("A" or "B") these test items, named ``name`` (else the set's own
-        letter); no items at all forgets the set."""
-        if self.snapshot is None or which not in ("A", "B"):
-            return None
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        indices = indices[(indices >= 0) & (indices < len(self.snapshot.latents))]
-        selection = Selection(indices, name or which) if len(indices) else None
-        if selection is None:
-            self.selections.pop(which, None)
-        else:
-            self.selections[which] = selection
-        self._emit(Change.SELECTION)
-        return selection
-
-    def select_class(self, which: str, c: int) -> Selection | None:
-        contents = self.contents
-        if contents is None or contents.test_labels is None:
-            return None
-        name = contents.classes[c] if 0 <= c < len(contents.classes) else str(c)
-        return self.select_points(which, np.flatnonzero(np.asarray(contents.test_labels) == c), name)
-
-    def clear_selections(self) -> None:
-        if self.selections:
-            self.selections = {}
-            self._emit(Change.SELECTION)
-
-    @property
-    def direction_offset(self) -> float | None:
-        """How far (prior σ) the direction slider moved the marker from its origin, while it is there."""
-        walked = self.marker is not None and self.marker.source is MarkerSource.DIRECTION
-        return self._walk[1] if walked and self._walk is not None else None
-
-    @property
-    def direction(self) -> Direction | None:
-        """The selections' direction from the marker; while the slider walks it, from where the walk began."""
-        if self.snapshot is None or self.marker is None or not self.selections:
-            return None
-        origin = self._walk[0] if self.direction_offset is not None else self.marker.latent
-        return direction_from(self.snapshot.latents, self.selections.get("A"), self.selections.get("B"), origin)
-
-    def move_along_direction(self, t: float) -> Marker | None:
-        """Put the marker t prior σ along the direction from its origin, which stays put while t changes."""
-        direction = self.direction
-        if direction is None:
-            return None
-        self._walk = (direction.origin, float(t))  # before the marker moves: its subscribers read it
-        return self.place_latent(direction.at(t), MarkerSource.DIRECTION)
 
     # -- internals ----------------------------------------------------------------------------
     def _show(self, view: ShownView, first: bool, also: Change = Change(0)) -> None:

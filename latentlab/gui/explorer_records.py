@@ -1,4 +1,5 @@
-"""The frozen records the explorer model holds and hands out: the run, the view, the marker, requests.
+"""The frozen records the explorer model holds and hands out: the run, the view, the marker, requests,
+and the ``Change`` flags it announces.
 
 Plain data, Qt-free like the explorer itself (``explorer.py``), which imports them for its
 subscribers; kept apart so the model's rules read without its vocabulary in the way.
@@ -15,6 +16,18 @@ import numpy as np
 
 from latentlab.core.events import RunStarted
 from latentlab.core.projection import PCAProjection, Projection, ViewKind
+
+
+class Change(enum.Flag):
+    RUN = enum.auto()  # another run: everything else is new too
+    SNAPSHOT = enum.auto()  # a newer snapshot (decoder, losses, gallery)
+    VIEW = enum.auto()  # the 2-D view or its points
+    MARKER = enum.auto()  # the marker and the latent it decodes
+    ENDPOINTS = enum.auto()  # the A/B endpoints of the interpolation strip
+    TSNE = enum.auto()  # a t-SNE or UMAP layout started, progressed, finished or was cancelled
+    SELECTION = enum.auto()  # the selected point sets A/B, or the direction built from them
+    INPUTS = enum.auto()  # the user's encoded images or the test NLL (``Scores``, beside this model)
+    TIMELINE = enum.auto()  # the epochs that can be replayed, or the one on screen
 
 
 class MarkerSource(enum.Enum):
