@@ -196,6 +196,8 @@ class Timeline:
         self.latest = snap
         if snap.epoch <= 0:
             return
+        if self.run_dir is not None:  # frames another process wrote meanwhile (a followed run)
+            self._saved.update(frame_epochs(self.run_dir, up_to=snap.epoch))
         keep = self.run_dir is None or keeps_epoch(snap.epoch, self.every, self.last_epoch) or snap.epoch in self._saved
         if keep:
             self._cache[snap.epoch] = snap

@@ -132,3 +132,11 @@ def test_a_run_without_a_folder_keeps_its_whole_timeline_in_memory(digits):
         timeline.add(snap)
     assert timeline.epochs == [1, 2, 3]
     assert all(timeline.snapshot(e) is seen[e] for e in (1, 2, 3))
+
+
+def test_a_followed_run_lists_the_frames_written_since_it_was_opened(trained):
+    run_dir, seen = trained
+    timeline = Timeline(run_dir, [], every=1, last_epoch=3)  # opened before any frame was written
+    timeline.add(seen[3])  # then its newest checkpoint arrives
+    assert timeline.epochs == [1, 2, 3]
+    assert_same_snapshot(timeline.snapshot(2), seen[2])
