@@ -144,7 +144,8 @@ def umap_layout(
     init
         An earlier (N, 2) layout of the same points: the optimisation starts there, taken as
         it is (not rescaled, so the picture does not jump), with a quarter of the learning
-        rate and, unless ``epochs`` is given, a quarter of the epochs.
+        rate and, unless ``epochs`` is given, a quarter of the epochs. Ignored unless it is
+        (N, 2) and finite.
     n_neighbors, min_dist
         umap's, n_neighbors capped at N - 1.
     epochs
