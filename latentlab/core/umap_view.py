@@ -108,15 +108,61 @@ def _euclidean_epoch_kernel(parallel: bool):
         return _KERNELS[key]
 
 
-def _inverse_epoch_kernel():
-    """umap's single epoch of ``optimize_layout_inverse``, compiled once."""
+def _inverse_sgd_kernel():
+    """umap's ``optimize_layout_inverse`` for the euclidean metric, all epochs in one compiled call.
+
+    The same arithmetic, in the same order, with the same random draws as umap's
+    ``_optimize_layout_inverse_single_epoch`` with ``euclidean_grad``, less two small arrays
+    allocated per sampled edge and the Python loop over epochs: 144 points on dense data cost
+    1-2 ms an epoch there, which a grid redrawn on the GUI thread cannot afford.
+    """
     import numba
-    from umap import layouts
+    from umap.layouts import clip
+    from umap.utils import tau_rand_int
 
     with _KERNELS_LOCK:
-        if "inverse" not in _KERNELS:
-            _KERNELS["inverse"] = numba.njit(layouts._optimize_layout_inverse_single_epoch, fastmath=True)
-        return _KERNELS["inverse"]
+        if "inverse" in _KERNELS:
+            return _KERNELS["inverse"]
+
+        @numba.njit(fastmath=True)
+        def optimize(z, raw, head, tail, weight, sigmas, rhos, epochs_per_sample, n_epochs, initial_alpha,
+                     negative_sample_rate, gamma, rng_state):
+            epochs_per_negative_sample = epochs_per_sample / negative_sample_rate
+            epoch_of_next_negative_sample = epochs_per_negative_sample.copy()
+            epoch_of_next_sample = epochs_per_sample.copy()
+            n_vertices, dim = raw.shape[0], z.shape[1]
+            alpha = initial_alpha
+            for n in range(n_epochs):
+                for i in range(epochs_per_sample.shape[0]):
+                    if epoch_of_next_sample[i] > n:
+                        continue
+                    current, k = z[head[i]], tail[i]
+                    other = raw[k]
+                    dist = 0.0
+                    for d in range(dim):
+                        dist += (current[d] - other[d]) ** 2
+                    dist = np.sqrt(dist)
+                    grad_coeff = -(1 / (weight[i] * sigmas[k] + 1e-6))
+                    for d in range(dim):
+                        current[d] += clip(grad_coeff * ((current[d] - other[d]) / (1e-6 + dist))) * alpha
+                    epoch_of_next_sample[i] += epochs_per_sample[i]
+                    n_neg_samples = int((n - epoch_of_next_negative_sample[i]) / epochs_per_negative_sample[i])
+                    for _ in range(n_neg_samples):
+                        k = tau_rand_int(rng_state) % n_vertices
+                        other = raw[k]
+                        dist = 0.0
+                        for d in range(dim):
+                            dist += (current[d] - other[d]) ** 2
+                        dist = np.sqrt(dist)
+                        w_h = np.exp(-max(dist - rhos[k], 1e-6) / (sigmas[k] + 1e-6))
+                        grad_coeff = -gamma * ((0 - w_h) / ((1 - w_h) * sigmas[k] + 1e-6))
+                        for d in range(dim):
+                            current[d] += clip(grad_coeff * ((current[d] - other[d]) / (1e-6 + dist))) * alpha
+                    epoch_of_next_negative_sample[i] += n_neg_samples * epochs_per_negative_sample[i]
+                alpha = initial_alpha * (1.0 - float(n) / float(n_epochs))
+
+        _KERNELS["inverse"] = optimize
+        return optimize
 
 
 # ---------------------------------------------------------------------------- the layout
@@ -393,7 +439,8 @@ class _CachedInverse:
     Here those are made in ``__init__`` and the rest follows umap step by step: a breadth-first
     walk of the adjacency from the query's triangle collects candidates; the ``min(D, N)``
     nearest in the layout start the latent at their membership-weighted mean; 100 epochs of
-    umap's inverse SGD (30 above 10,000 queries) refine it against the raw data.
+    umap's inverse SGD (30 above 10,000 queries; ``_inverse_sgd_kernel``) refine it against
+    the raw data.
 
     One departure: a query outside the layout's convex hull starts its walk at the nearest
     layout point; umap takes the last triangle of the triangulation, anywhere in the view.
@@ -420,9 +467,7 @@ class _CachedInverse:
         self.a, self.b = float(model._a), float(model._b)
         self.sigmas = np.ascontiguousarray(model._sigmas, dtype=np.float32)
         self.rhos = np.ascontiguousarray(model._rhos, dtype=np.float32)
-        self.metric = model._inverse_distance_func
-        self.metric_kwds = tuple(model._metric_kwds.values())
-        self.kernel = _inverse_epoch_kernel()
+        self.kernel = _inverse_sgd_kernel()  # euclidean, as umap_layout fits
         self._check_random_state = check_random_state
 
     def _walk(self, start: int) -> np.ndarray:
@@ -462,23 +507,12 @@ class _CachedInverse:
         # The start: the weighted mean of the neighbours' raw data (umap's init_transform).
         z = np.einsum("qk,qkd->qd", weight / weight.sum(axis=1, keepdims=True), self.raw[tail]).astype(np.float32)
         n_epochs = 100 if q <= 10000 else 30  # umap's, for a model without n_epochs
+        # The edges in umap's order: query by query, each one's neighbours nearest first.
         head = np.repeat(np.arange(q, dtype=np.int32), k)
-        tail_flat = tail.ravel().astype(np.int32)
         weight = weight.ravel()
-        epochs_per_sample = make_epochs_per_sample(weight, n_epochs)
-        epochs_per_negative_sample = epochs_per_sample / self.model.negative_sample_rate
-        epoch_of_next_negative_sample = epochs_per_negative_sample.copy()
-        epoch_of_next_sample = epochs_per_sample.copy()
         rng_state = self._check_random_state(self.model.transform_seed).randint(INT32_MIN, INT32_MAX, 3)
         rng_state = rng_state.astype(np.int64)  # umap's: the same seed every call, as its inverse_transform
-        initial_alpha = self.model._initial_alpha / 4.0
-        alpha = initial_alpha
-        dim = z.shape[1]
-        gamma = float(self.model.repulsion_strength)
-        n_vertices = len(self.raw)
-        for n in range(n_epochs):
-            self.kernel(epochs_per_sample, epoch_of_next_sample, head, tail_flat, z, self.raw, self.metric,
-                        self.metric_kwds, weight, self.sigmas, dim, alpha, False, n, epoch_of_next_negative_sample,
-                        epochs_per_negative_sample, rng_state, n_vertices, self.rhos, gamma)
-            alpha = initial_alpha * (1.0 - float(n) / float(n_epochs))
+        self.kernel(z, self.raw, head, tail.ravel().astype(np.int32), weight, self.sigmas, self.rhos,
+                    make_epochs_per_sample(weight, n_epochs), n_epochs, float(self.model._initial_alpha / 4.0),
+                    float(self.model.negative_sample_rate), float(self.model.repulsion_strength), rng_state)
         return z.astype(np.float64)
