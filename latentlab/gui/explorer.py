@@ -59,6 +59,7 @@ class Explorer(SelectionsAndDirection):
         self._fit = fit or (lambda request: self.view_fitted(request, fit_view(request.kind, request.latents,
                                                                                request.previous)))
         self._lay_out = lay_out
+        self._held = Change(0)  # changes announced with the next ones (``_show_snapshot``)
         self._subscribers: list[Callable[[Change], None]] = []
         self._fit_generation = 0
         self._tsne_generation = 0
@@ -93,6 +94,7 @@ class Explorer(SelectionsAndDirection):
         self._emit(change)
 
     def _emit(self, change: Change) -> None:
+        change, self._held = change | self._held, Change(0)
         for callback in list(self._subscribers):
             callback(change)
 
@@ -169,8 +171,8 @@ class Explorer(SelectionsAndDirection):
                                               snap.decoder_state)
         else:
             self.decoder.update(snap.decoder_state)
-        self._emit(Change.SNAPSHOT | Change.TIMELINE)
         if self.chosen in LAYOUTS:  # laid out, or on its way: the layout follows the epoch
+            self._emit(Change.SNAPSHOT | Change.TIMELINE)
             kept = self._layouts.get((self.chosen, snap.epoch, snap.step))
             if kept is not None and self.tsne is None:
                 self._show(kept, first=False)
@@ -180,7 +182,11 @@ class Explorer(SelectionsAndDirection):
             else:
                 self._emit(Change.MARKER)  # the same latent, decoded by the newer decoder
             return
+        # Announced with the refitted view when the fit is done at once: every pane updates once.
+        self._held = Change.SNAPSHOT | Change.TIMELINE
         self._request_fit(self.chosen)
+        if self._held:
+            self._emit(Change(0))
 
     def _layout_request(self, kind: ViewKind) -> LayoutRequest:
         """A layout of the shown snapshot's latents, warm-started from the last one of the same points."""

@@ -24,7 +24,9 @@ from ..workers import LatestJobThread, LayoutWorker, thread_for
 
 REDRAW_INTERVAL_S = 0.25  # a live t-SNE layout redraws 10,000 points: at most 4 times a second
 LAYOUT_DEBOUNCE_MS = 150  # a layout asked for by scrubbing starts once the scrubber rests this long
-INLINE_FIT_VALUES = 50_000  # latents (N x D) small enough to fit within a frame on the GUI thread
+# A PCA costs about N x D^2 multiply-adds (its covariance): 10,000 x 20-D is 4 M, 1 ms, within a
+# frame on the GUI thread; 10,000 x 512-D is 2.6 G, 120 ms, for the fit thread.
+INLINE_FIT_FLOPS = 20_000_000
 
 
 def _fit(request: FitRequest):
@@ -56,7 +58,8 @@ class ProjectionController(QObject):
     # -- fits ---------------------------------------------------------------------------------
     def fit(self, request: FitRequest) -> None:
         """The explorer's ``fit`` hook: small fits at once (well under a frame), others on the fit thread."""
-        if request.latents.size <= INLINE_FIT_VALUES:
+        n, d = request.latents.shape
+        if n * d * d <= INLINE_FIT_FLOPS:
             from latentlab.core.projection import fit_view
 
             try:
