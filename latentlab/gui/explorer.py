@@ -25,6 +25,7 @@ from latentlab.core.directions import Selection
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
 from latentlab.core.timeline import Timeline, frame_epochs
+from latentlab.core.umap_view import UMAPPartialProjection
 
 # The records this model holds and hands out, importable from here as from their own module.
 from .explorer_records import (  # noqa: F401
@@ -247,9 +248,9 @@ class Explorer(SelectionsAndDirection):
         request = self.tsne
         if request is None or generation != request.generation or layout.shape[0] != request.latents.shape[0]:
             return False
-        if projection is None:
-            projection = TSNEProjection(layout, request.latents, epoch=request.epoch, fraction=fraction)
-            projection.kind = request.kind  # a UMAP still moving is decoded like a t-SNE layout
+        if projection is None:  # t-SNE, or a UMAP still moving: decoded by the layout's nearest neighbours
+            partial = UMAPPartialProjection if request.kind is ViewKind.UMAP else TSNEProjection
+            projection = partial(layout, request.latents, epoch=request.epoch, fraction=fraction)
         view = ShownView(projection, request.latents, np.asarray(layout, dtype=np.float64))
         if fraction >= 1.0:
             self.tsne = None

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from latentlab.core.errors import CheckpointError
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import ViewKind
-from latentlab.gui.explorer import Change, Explorer, MarkerSource, RunContents
+from latentlab.gui.explorer import LAYOUTS, Change, Explorer, MarkerSource, RunContents
 
 
 class FakeDecoder:
@@ -128,7 +128,7 @@ class ExplorerMachine(RuleBasedStateMachine):
             assert self.explorer.view.latents is request.latents
 
     # -- views ---------------------------------------------------------------------------------
-    @rule(kind=st.sampled_from([ViewKind.LATENT, ViewKind.PCA, ViewKind.TSNE]),
+    @rule(kind=st.sampled_from([ViewKind.LATENT, ViewKind.PCA, ViewKind.TSNE, ViewKind.UMAP]),
           first_layout=st.sampled_from([None, 0.3, 1.0]))
     def choose_view(self, kind, first_layout):
         request = self.explorer.choose_view(kind)
@@ -233,9 +233,9 @@ class ExplorerMachine(RuleBasedStateMachine):
         view = self.explorer.view
         if view is None or self.explorer.tsne is not None:
             return
-        if self.explorer.chosen is ViewKind.TSNE:
-            assert view.kind is ViewKind.TSNE or self.pending_fits
-        elif view.kind is ViewKind.TSNE:
+        if self.explorer.chosen in LAYOUTS:
+            assert view.kind is self.explorer.chosen or self.pending_fits
+        elif view.kind in LAYOUTS:
             assert self.pending_fits  # a refit of the chosen kind is on its way
         elif not self.pending_fits:
             assert view.kind in _possible(self.explorer.chosen, self.dim, self.n)
