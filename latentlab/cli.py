@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from latentlab.core.distributed import DEFAULT_TIMEOUT_S
+
 EXIT_USER_ERROR = 2
 
 
@@ -137,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
              "0 keeps none, the last epoch is always kept (default 1; the README gives the cost per epoch)",
     )
     t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    t.add_argument(
+        "--dist-timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, metavar="S",
+        help="under torchrun: how long a process waits for the others before it stops with a message "
+             f"(default {DEFAULT_TIMEOUT_S:.0f}; rank 0 evaluates and saves alone while they wait)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="test-set ELBO parts and importance-sampled NLL of a run")
@@ -257,11 +264,16 @@ def _train_config(args):
 
 
 def _train(args) -> int:
+    from latentlab.core.distributed import join_from_environment
     from latentlab.core.events import EpochSnapshot, RunFinished, RunStarted, StepMetrics
-    from latentlab.core.trainer import RunControl, train
+    from latentlab.core.trainer import RunControl, resolve_device, train
 
     config = _train_config(args)
     control = RunControl()
+    # Under torchrun: one of several processes; rank 0 alone speaks, writes the run and its metrics.
+    group = join_from_environment(resolve_device(config.train.device), args.dist_timeout)
+    if group is not None and not group.is_main:
+        args.quiet = True
 
     # Ctrl-C or SIGTERM (a scheduler's, or kill) asks the loop to stop at the next step and
     # save; a second one of the same kind acts at once.
@@ -278,13 +290,15 @@ def _train(args) -> int:
     epochs = config.train.epochs
     log = None
     try:
-        for event in train(config, run_dir=args.out, resume=args.resume, control=control):
+        for event in train(config, run_dir=args.out, resume=args.resume, control=control, group=group):
             if isinstance(event, RunStarted):
                 last_step, steps_per_epoch = event.start_step, event.steps_per_epoch
-                log = _open_metrics_log(event.run_dir, event.start_step)
+                if group is None or group.is_main:
+                    log = _open_metrics_log(event.run_dir, event.start_step)
                 if not args.quiet:
+                    processes = f" in {group.world} processes ({group.backend})" if group is not None else ""
                     print(
-                        f"training on {event.device}: {event.n_train} train / {event.n_test} test items "
+                        f"training on {event.device}{processes}: {event.n_train} train / {event.n_test} test items "
                         f"of shape {'x'.join(map(str, event.image_shape))}, {epochs} epochs",
                         file=sys.stderr,
                         flush=True,
@@ -316,7 +330,7 @@ def _train(args) -> int:
                     )
                 if use_bar and event.epoch < epochs and event.step == event.epoch * steps_per_epoch:
                     bar = _progress_bar(event.epoch + 1, epochs, steps_per_epoch)
-            elif isinstance(event, RunFinished):
+            elif isinstance(event, RunFinished) and (group is None or group.is_main):
                 what = "stopped" if event.reason == "stopped" else "finished"
                 print(f"{what} at epoch {event.epoch}, step {event.step}; run saved in {event.run_dir}", file=sys.stderr)
     finally:
@@ -324,6 +338,8 @@ def _train(args) -> int:
             bar.close()
         if log is not None:
             log.close()
+        if group is not None:
+            group.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

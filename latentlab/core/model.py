@@ -39,10 +39,13 @@ class VAE(nn.Module):
         return self.fc_mu(h), self.fc_logvar(h)  # (B, F) -> (B, D) each
 
     def reparameterize(
-        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """z = mu + sigma * eps, eps ~ N(0, I); ``generator`` makes the noise reproducible."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        """z = mu + sigma * eps, eps ~ N(0, I); ``generator`` makes the noise reproducible, or
+        ``eps`` is given (a process of a group takes its rows of the whole batch's noise)."""
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -55,10 +58,10 @@ class VAE(nn.Module):
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out.clamp(0.0, 1.0)
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
+        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator)
+        z = self.reparameterize(mu, logvar, generator, eps)
         return self.decode(z), mu, logvar
 
     def decoder_state(self) -> dict[str, torch.Tensor]:

@@ -73,10 +73,13 @@ def frame_epochs(run_dir: str | os.PathLike | None, up_to: int | None = None) ->
 
 
 def remove_frames_after(run_dir: str | os.PathLike, epoch: int) -> None:
-    """Forget frames past ``epoch``: left by a run killed before its checkpoint, they are not its history."""
+    """Forget frames past ``epoch`` (left by a run killed before its checkpoint, they are not its
+    history) and the temporaries of a frame write that was killed; call holding the run's lock."""
     for later in frame_epochs(run_dir):
         if later > epoch:
             frame_path(run_dir, later).unlink(missing_ok=True)
+    for leftover in (Path(run_dir) / TIMELINE_DIR).glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def read_frame(run_dir: str | os.PathLike, epoch: int, like: EpochSnapshot) -> EpochSnapshot:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import RunLock, is_run, open_run, remove_leftovers, save_checkpoint, write_testset
+from .distributed import Group, is_collective_failure
 from .timeline import keeps_epoch, remove_frames_after, write_frame
 from .config import RunConfig
 from .data import Dataset, binarize_splits, load_dataset, sample_pixels, to_float
@@ -192,6 +193,7 @@ def train(
     run_dir: str | Path | None = None,
     resume: bool = False,
     control: RunControl | None = None,
+    group: Group | None = None,
 ) -> Iterator[Event]:
     """Train a VAE, yielding events; the caller decides what to show and when to stop.
 
@@ -209,6 +211,10 @@ def train(
     control
         Stop/pause flags another thread may set; a stop ends the loop before the next
         step, with a checkpoint.
+    group
+        This process's place among the processes torchrun started (``distributed.py``):
+        each trains on its shard of every global batch, the losses logged are the whole
+        batch's, and only rank 0 evaluates, yields snapshots and writes ``run_dir``.
 
     Raises
     ------
@@ -221,14 +227,32 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else None
     if resume and run_dir is None:
         raise ConfigError("Resuming needs the run folder to continue; pass --out RUN_DIR.")
-    if run_dir is None:
-        yield from _train(config, data, None, False, control)
+    if group is None:
+        yield from _train_in(config, data, run_dir, resume, control, None)
+        return
+    try:
+        yield from _train_in(config, data, run_dir, resume, control, group)
+    except RuntimeError as exc:  # DDP's own all-reduce in backward() fails like this when a peer dies
+        if is_collective_failure(exc):
+            raise group.lost(exc) from None
+        raise
+    except Exception:
+        if not group.agreed:  # failed to start: the others are waiting to hear it
+            group.agree(False)
+        raise
+
+
+def _train_in(config, data, run_dir: Path | None, resume: bool, control: RunControl,
+              group: Group | None) -> Iterator[Event]:
+    """``_train`` in its run folder, which the one process that writes it locks (and makes)."""
+    if run_dir is None or (group is not None and not group.is_main):
+        yield from _train(config, data, run_dir, resume, control, group)
         return
     created = not run_dir.exists()
     _make_run_dir(run_dir, resume)
     try:
         with RunLock(run_dir):  # one trainer per run folder, across processes and within this one
-            yield from _train(config, data, run_dir, resume, control)
+            yield from _train(config, data, run_dir, resume, control, group)
     except BaseException:
         if created and not is_run(run_dir):  # failed before its first checkpoint: leave no husk behind
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -252,14 +276,18 @@ def _make_run_dir(run_dir: Path, resume: bool) -> None:
 
 
 def _train(
-    config: RunConfig, data: Dataset | None, run_dir: Path | None, resume: bool, control: RunControl
+    config: RunConfig, data: Dataset | None, run_dir: Path | None, resume: bool, control: RunControl,
+    group: Group | None = None,
 ) -> Iterator[Event]:
+    writes = group is None or group.is_main  # in a group, rank 0 alone evaluates and saves
+    out_dir = run_dir if writes else None
     checkpoint = None
     if resume:
         checkpoint = open_run(run_dir)
         _check_resumable(checkpoint.config, config)
-        remove_leftovers(run_dir)  # what a killed save left; safe, since we hold the lock
-        remove_frames_after(run_dir, checkpoint.epoch)  # frames of epochs the resumed run trains again
+        if writes:
+            remove_leftovers(run_dir)  # what a killed save left; safe, since we hold the lock
+            remove_frames_after(run_dir, checkpoint.epoch)  # frames of epochs the resumed run trains again
     elif run_dir is not None and is_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out.")
 
@@ -308,11 +336,20 @@ def _train(
             raise ConfigError(
                 f"The run in {run_dir} has already trained {epoch} epoch(s); pass an --epochs larger than that."
             )
-    elif run_dir is not None:
+    elif out_dir is not None:
         try:
             write_testset(run_dir, data.test_images, data.test_labels)
         except OSError as exc:
             raise CheckpointError(_save_failed(run_dir, exc, kept=False)) from None
+    net = model
+    if group is not None:
+        if not group.agree(True):
+            raise ConfigError("Another training process could not start (it said why); this one stops too.")
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Broadcasts rank 0's weights (the same: one seed, or one checkpoint) and averages gradients.
+        net = DistributedDataParallel(model, device_ids=[device.index or 0] if device.type == "cuda" else None)
+    latent_dim = config.model.latent_dim
 
     yield RunStarted(
         config=config.to_dict(),
@@ -363,6 +400,7 @@ def _train(
     zero = torch.zeros((), device=device)
     acc_recon, acc_kl, acc_total, acc_items = zero.clone(), zero.clone(), zero.clone(), 0
     first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    stop_agreed = False  # in a group, every process stops at the same step: the one they agree on
     elapsed, window_start = 0.0, time.perf_counter()
     try:
         while epoch < tc.epochs:
@@ -371,21 +409,29 @@ def _train(
                 position = 0
             while position < n:
                 control.wait_while_paused()
-                if control.stop_requested:
-                    snap = snapshot(model, test_images, probe, epoch=epoch, step=step, seed=tc.seed)
-                    yield snap
-                    if run_dir is not None:
-                        yield save(snap, epoch_complete=False)
+                if stop_agreed if group is not None else control.stop_requested:
+                    if writes:
+                        snap = snapshot(model, test_images, probe, epoch=epoch, step=step, seed=tc.seed)
+                        yield snap
+                        if out_dir is not None:
+                            yield save(snap, epoch_complete=False)
                     yield RunFinished("stopped", epoch, step, str(run_dir) if run_dir else None)
                     return
                 batch = order[position : position + tc.batch_size]
                 position += tc.batch_size
+                # The whole batch's pixels and noise, from the one generator every process shares.
                 x = batch_input(train_images, batch, dynamic, gen)
-                out, mu, logvar = model(x, gen)
+                eps = torch.randn((len(batch), latent_dim), generator=gen, device=device)
+                if group is not None:
+                    mine = group.shard(len(batch))
+                    x, eps = x[mine], eps[mine]
+                out, mu, logvar = net(x, eps=eps)
                 parts = loss_parts(out, x, mu, logvar, model.likelihood, model.log_sigma)
                 beta = tc.beta * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else tc.beta
                 per_item = parts.total(beta)
-                loss = per_item.mean()  # nats per image
+                # Nats per image of the whole batch: DDP averages the processes' gradients, so each
+                # weighs its share's sum by world / batch.
+                loss = per_item.mean() if group is None else per_item.sum() * (group.world / len(batch))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -400,9 +446,16 @@ def _train(
 
                 if step % tc.log_every == 0 or position >= n:
                     # The sync point: one transfer of four numbers every log_every steps.
-                    recon_sum, kl_sum, total_sum, bad_step = torch.stack(
-                        [acc_recon, acc_kl, acc_total, first_bad_step.to(acc_recon.dtype)]
-                    ).tolist()
+                    sums = torch.stack([acc_recon, acc_kl, acc_total, first_bad_step.to(acc_recon.dtype)])
+                    if group is not None:  # the whole batch's losses, and whether anyone must stop
+                        totals = torch.cat([sums[:3].double().to(group.device),
+                                            torch.tensor([float(acc_items)], dtype=torch.float64, device=group.device)])
+                        flags = torch.tensor([float(first_bad_step), float(control.stop_requested)], device=group.device)
+                        group.all_reduce(totals, "sum")
+                        group.all_reduce(flags, "max")
+                        acc_items, stop_agreed = int(totals[3].item()), bool(flags[1].item() > 0)
+                        sums = torch.cat([totals[:3], flags[:1].double()])
+                    recon_sum, kl_sum, total_sum, bad_step = sums.tolist()
                     if bad_step >= 0 or not math.isfinite(total_sum):
                         raise TrainingDiverged(_divergence_advice(at := int(bad_step) if bad_step >= 0 else step, run_dir), at)
                     now = time.perf_counter()
@@ -430,6 +483,8 @@ def _train(
             order = None
             position = 0
             _set_lr(optimizer, tc.lr_at(epoch))  # before the save: a resumed run starts at this epoch's rate
+            if not writes:
+                continue  # rank 0 evaluates and saves; the others go on to the next epoch's first step
             snap = snapshot(model, test_images, probe, epoch=epoch, step=step, seed=tc.seed)
             history["epochs"].append(
                 {"epoch": epoch, "step": step, "recon": snap.test_recon, "kl": snap.test_kl, "total": snap.test_total}

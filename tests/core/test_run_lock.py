@@ -17,6 +17,7 @@ from safetensors import safe_open
 from latentlab.core.checkpoint import RunLock, RunLocked, open_run
 from latentlab.core.config import ModelConfig, RunConfig, TrainConfig
 from latentlab.core.events import CheckpointSaved, RunFinished
+from latentlab.core.timeline import frame_epochs
 from latentlab.core.trainer import RunControl, train
 
 from os_faults import cli_env
@@ -187,8 +188,10 @@ def test_after_kill_9_at_any_moment_evaluate_and_resume_work(cli, tmp_path):
     epoch = result["epoch"]
     cli.ok("train", "--out", run, "--resume", "--epochs", str(epoch + 1), *SMALL, "--quiet")
     assert saved_epoch(run) == epoch + 1
-    names = sorted(p.name for p in run.iterdir())  # the checkpoint's five files and the metrics log, no leftovers
-    assert len(names) == 6 and "metrics.jsonl" in names and not any(n.startswith(".") for n in names), names
+    names = sorted(p.name for p in run.iterdir())  # the checkpoint's five files, the metrics log, the timeline
+    assert len(names) == 7 and "metrics.jsonl" in names and not any(n.startswith(".") for n in names), names
+    assert frame_epochs(run) == list(range(1, epoch + 2))  # every epoch's frame once, no leftovers beside them
+    assert not any(p.name.startswith(".") for p in (run / "timeline").iterdir())
     # Four kills and two resumes later, the metrics log still reads as one run: each step once, in order.
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] <= json.loads((run / "run.json").read_text())["step"]

@@ -43,8 +43,9 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 def folder_state(folder: Path) -> dict[str, tuple[int, bytes]]:
-    """The checkpoint's files; the trainer's lock file exists only while a trainer runs."""
-    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir()) if p.name != "train.lock"}
+    """The run's files, its timeline's too; the trainer's lock file exists only while a trainer runs."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "train.lock"}
 
 
 def run_until_stopped(cfg: RunConfig, data, run_dir: Path, stop_at_step: int, *, resume: bool = False) -> list:
