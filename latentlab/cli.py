@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=DEVICES)
     t.add_argument(
         "--timeline-every", type=int, metavar="N",
-        help="keep every N-th epoch's frame (test latents and decoder) for replaying the run in the app; "
-             "0 keeps none, the last epoch is always kept (default 1; the README gives the cost per epoch)",
+        help="keep every N-th epoch's frame (test latents and model) for replaying the run in the app; "
+             "0 keeps none, the last epoch is always kept (default: every epoch of a run of up to 200 epochs, "
+             "about 200 frames of a longer one; the README gives the cost per epoch)",
     )
     t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     t.add_argument(

@@ -246,15 +246,29 @@ class Checkpoint:
         return frame_epochs(self.run_dir, up_to=self.epoch)
 
     def _copy_timeline(self, target: Path) -> None:
-        from .timeline import frame_path
+        """Hard-link each frame into ``target`` (frames are never changed in place, only replaced by
+        a rename, so both folders keep what they had), or copy it where links cannot be made."""
+        from .timeline import MAX_FRAME_BYTES, frame_path
 
         for epoch in self.timeline_epochs:
+            source, path = frame_path(self.run_dir, epoch), frame_path(target, epoch)
+            path.parent.mkdir(exist_ok=True)
             try:
-                data = frame_path(self.run_dir, epoch).read_bytes()
+                if not stat.S_ISREG(os.lstat(source).st_mode):
+                    continue  # a link, a FIFO or a folder under a frame's name is no frame: left behind
+                os.link(source, path)
+                continue
             except FileNotFoundError:
                 continue  # thinned out meanwhile by a resumed run: not part of this checkpoint's past
-            path = frame_path(target, epoch)
-            path.parent.mkdir(exist_ok=True)
+            except OSError:
+                pass  # another file system, or links not allowed: copy it
+            fd = _open_regular(source)
+            try:
+                data = _read_fd(fd, MAX_FRAME_BYTES)
+            except ValueError:
+                continue  # far too large for a frame: damaged, left behind
+            finally:
+                os.close(fd)
             atomic_write(path, data)
 
     def _weights(self, what: Callable[[bytes], dict]) -> dict:

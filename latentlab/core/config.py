@@ -39,6 +39,7 @@ LR_SCHEDULES = tuple(LR_SCHEDULE_LABELS)
 # Bounds of the settings; each refusal names its range. The CLI's option types read them too.
 MAX_SEED = 2**63 - 1  # torch seeds are 64-bit; a negative seed silently aliases a huge one
 MAX_EPOCHS = 100_000
+MAX_TIMELINE_FRAMES = 200  # frames a run keeps by default (4 MiB each for an MNIST MLP)
 MAX_BATCH_SIZE = 1 << 20
 MAX_LATENT_DIM = 4096
 MAX_HIDDEN_WIDTH = 65536
@@ -156,8 +157,9 @@ class TrainConfig:
     probe_size: int = 16  # test items shown with their reconstructions in every snapshot
     checkpoint_every: int = 1  # epochs between checkpoints (a stop always saves one)
     # Epochs between the timeline's frames, for replaying the run (0: none); the last is always
-    # kept. A frame is the test latents and the decoder: thin them out for long runs.
-    timeline_every: int = 1
+    # kept. None: every epoch of a run of up to MAX_TIMELINE_FRAMES epochs, fewer beyond, so a
+    # 3,280-epoch schedule keeps ~200 frames, not 13 GB of them (``timeline_stride``).
+    timeline_every: int | None = None
     lr_schedule: str = "constant"  # "iwae": Burda et al.'s lr * 10^(-i/7) for the 3^i epochs of stage i
     adam_eps: float = 1e-8  # Adam's epsilon; torch's default, Burda et al. use 1e-4
 
@@ -178,7 +180,8 @@ class TrainConfig:
         _whole(self.log_every, 1, MAX_LOG_EVERY, "log_every")
         _whole(self.probe_size, 1, MAX_PROBE_SIZE, "The probe batch size")
         _whole(self.checkpoint_every, 1, MAX_EPOCHS, "checkpoint_every")
-        _whole(self.timeline_every, 0, MAX_EPOCHS, "timeline_every")
+        if self.timeline_every is not None:
+            _whole(self.timeline_every, 0, MAX_EPOCHS, "timeline_every")
         _require(
             self.lr_schedule in LR_SCHEDULES,
             f"Unknown learning-rate schedule {self.lr_schedule!r}; choose {' or '.join(LR_SCHEDULES)}.",
@@ -189,11 +192,21 @@ class TrainConfig:
             f"Adam's epsilon must be a positive number no larger than 1, not {self.adam_eps!r}.",
         )
 
+    @property
+    def timeline_stride(self) -> int:
+        """The epochs between kept timeline frames (0: none), ``timeline_every`` or its default."""
+        return timeline_stride(self.timeline_every, self.epochs)
+
     def lr_at(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0-based) under the schedule."""
         if self.lr_schedule == "constant":
             return self.lr
         return self.lr * 10.0 ** (-iwae_stage(epoch) / 7.0)
+
+
+def timeline_stride(every: int | None, epochs: int) -> int:
+    """``timeline_every`` as given, or by default 1 up to MAX_TIMELINE_FRAMES epochs and thinned beyond."""
+    return every if every is not None else max(1, math.ceil(epochs / MAX_TIMELINE_FRAMES))
 
 
 def iwae_stage(epoch: int) -> int:

@@ -35,7 +35,7 @@ TIMELINE_DIR = "timeline"
 FRAME_FORMAT = "latentlab-timeline-frame"
 _DECODER = "decoder_state/"  # prefixes of the weights in a frame, apart from the snapshot's arrays
 _ENCODER = "encoder_state/"
-_FRAME_NAME = re.compile(r"epoch-(\d{6,9})\.safetensors")
+_FRAME_NAME = re.compile(r"epoch-(\d{6})\.safetensors")  # frame_path's names: MAX_EPOCHS has six digits
 MAX_FRAME_BYTES = 4 << 30  # far above any model this app trains, far below a bomb
 
 
@@ -176,12 +176,15 @@ class Timeline:
         The run's ``timeline_every``: which live epochs have a frame to come back to.
     last_epoch
         The run's final epoch, whose frame is always kept.
+    writes
+        Whether the run is trained here, so a kept epoch's frame is written right after its
+        snapshot arrives; a run followed or opened lists only the frames in its folder.
     """
 
     def __init__(self, run_dir: str | os.PathLike | None, saved_epochs: list[int] = (), *,
-                 every: int = 1, last_epoch: int = 0, cache_size: int = 8):
+                 every: int = 1, last_epoch: int = 0, cache_size: int = 8, writes: bool = True):
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.every, self.last_epoch, self.cache_size = every, last_epoch, cache_size
+        self.every, self.last_epoch, self.cache_size, self.writes = every, last_epoch, cache_size, writes
         self._saved = set(saved_epochs)
         self._cache: OrderedDict[int, EpochSnapshot] = OrderedDict()
         self.latest: EpochSnapshot | None = None
@@ -199,16 +202,18 @@ class Timeline:
         self.latest = snap
         if snap.epoch <= 0:
             return
-        if self.run_dir is not None:  # frames another process wrote meanwhile (a followed run)
-            self._saved.update(frame_epochs(self.run_dir, up_to=snap.epoch))
-        keep = self.run_dir is None or keeps_epoch(snap.epoch, self.every, self.last_epoch) or snap.epoch in self._saved
-        if keep:
+        if self.run_dir is not None:
+            self._saved.update(frame_epochs(self.run_dir, up_to=snap.epoch))  # and another process's (followed)
+            if self.writes and keeps_epoch(snap.epoch, self.every, self.last_epoch):
+                self._saved.add(snap.epoch)  # its trainer writes its frame right after this snapshot
+        earlier = self._cache.get(snap.epoch)
+        if earlier is not None and earlier.step < snap.step and snap.epoch in self._saved:
+            return  # a stop part-way through the next epoch: the epoch's own frame stays its snapshot
+        if self.run_dir is None or snap.epoch in self._saved:
             self._cache[snap.epoch] = snap
             self._cache.move_to_end(snap.epoch)
-            if self.run_dir is not None:
-                self._saved.add(snap.epoch)  # the trainer writes its frame right after yielding it
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            while self.run_dir is not None and len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
 
     def in_memory(self, epoch: int) -> bool:
         """Whether ``epoch`` is shown without reading its frame."""

@@ -490,7 +490,7 @@ def _train(
                 {"epoch": epoch, "step": step, "recon": snap.test_recon, "kl": snap.test_kl, "total": snap.test_total}
             )
             yield snap
-            if run_dir is not None and keeps_epoch(epoch, tc.timeline_every, tc.epochs):
+            if run_dir is not None and keeps_epoch(epoch, tc.timeline_stride, tc.epochs):
                 try:  # before the checkpoint that commits the epoch: a resume removes frames past its own
                     write_frame(run_dir, snap)
                 except OSError as exc:

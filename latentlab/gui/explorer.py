@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from latentlab.core.config import timeline_stride
 from latentlab.core.directions import Selection
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
@@ -34,7 +35,8 @@ from .explorer_records import (  # noqa: F401
 from .explorer_selections import SelectionsAndDirection
 
 LAYOUTS = (ViewKind.TSNE, ViewKind.UMAP)  # views an optimiser lays out on a worker, in chunks
-KEPT_LAYOUTS = 64  # finished layouts kept per run (10,000 points: 160 kB each)
+KEPT_LAYOUTS = 64  # finished layouts kept per run (their points: 160 kB each at 10,000 points)
+KEPT_UMAPS = 4  # of which UMAPs, whose projection holds a fitted model (its graph and search index)
 
 
 class Explorer(SelectionsAndDirection):
@@ -81,8 +83,8 @@ class Explorer(SelectionsAndDirection):
         self.following = True  # the newest epoch is on screen, and the next will be
         self._last_pca: PCAProjection | None = None
         self._last_layout: dict[ViewKind, np.ndarray] = {}  # the last finished layout of each kind: warm starts
-        self._last_tsne_view: ShownView | None = None  # the last finished layout, to return to on a cancel
-        self._layouts: OrderedDict[tuple, ShownView] = OrderedDict()  # finished, by (kind, epoch, step)
+        # Finished layouts by (kind, epoch, step): the points, and UMAP's projection (t-SNE's is rebuilt).
+        self._kept: OrderedDict[tuple, tuple[np.ndarray, Projection | None]] = OrderedDict()
         self._marker_kind: ViewKind | None = None
         self.history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}  # the run's, as run.json
 
@@ -114,8 +116,10 @@ class Explorer(SelectionsAndDirection):
         dim = int(contents.config["model"]["latent_dim"])
         self.chosen = ViewKind.LATENT if dim == 2 else ViewKind.PCA
         train = contents.config.get("train", {})
+        epochs = int(train.get("epochs", 0))
         self.timeline = Timeline(contents.run_dir, frame_epochs(contents.run_dir, up_to=contents.epoch),
-                                 every=int(train.get("timeline_every", 1)), last_epoch=int(train.get("epochs", 0)))
+                                 every=timeline_stride(train.get("timeline_every"), epochs), last_epoch=epochs,
+                                 writes=contents.training)
         self._emit(Change.RUN | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE)
         if snapshot is not None:
             self.apply_snapshot(snapshot)
@@ -172,30 +176,61 @@ class Explorer(SelectionsAndDirection):
                                               snap.decoder_state)
         else:
             self.decoder.update(snap.decoder_state)
-        if self.chosen in LAYOUTS:  # laid out, or on its way: the layout follows the epoch
-            self._emit(Change.SNAPSHOT | Change.TIMELINE)
-            kept = self._layouts.get((self.chosen, snap.epoch, snap.step))
-            if kept is not None and self.tsne is None:
+        # Announced with the view that follows at once (a kept layout, a quick fit): every pane updates once.
+        self._held = Change.SNAPSHOT | Change.TIMELINE
+        try:
+            if self.chosen not in LAYOUTS:
+                self._request_fit(self.chosen)
+                return
+            kept = self._kept_view(self.chosen, snap) if self.tsne is None else None
+            if kept is not None:
                 self._show(kept, first=False)
             elif self.tsne is None and self._lay_out is not None:
-                self._lay_out(self._layout_request(self.chosen))  # the marker's decoding waits for no one
-                self._emit(Change.MARKER | Change.TSNE)
+                request = self._layout_request(self.chosen)
+                self._lay_out(request)
+                if request.init is not None:  # meanwhile, the new latents where the warm start begins
+                    partial = UMAPPartialProjection if request.kind is ViewKind.UMAP else TSNEProjection
+                    waiting = partial(request.init, snap.latents, epoch=snap.epoch, fraction=0.0)
+                    self._show(ShownView(waiting, snap.latents, np.asarray(request.init, dtype=np.float64)),
+                               first=False, also=Change.TSNE)
+                else:
+                    self._emit(Change.MARKER | Change.TSNE)
             else:
-                self._emit(Change.MARKER)  # the same latent, decoded by the newer decoder
-            return
-        # Announced with the refitted view when the fit is done at once: every pane updates once.
-        self._held = Change.SNAPSHOT | Change.TIMELINE
-        self._request_fit(self.chosen)
-        if self._held:
-            self._emit(Change(0))
+                self._emit(Change.MARKER)  # a layout in flight: the same latent, decoded by the newer decoder
+        finally:
+            if self._held:
+                self._emit(Change(0))
+
+    def _kept_view(self, kind: ViewKind, snap: EpochSnapshot) -> ShownView | None:
+        """The finished layout of ``snap``'s latents kept from before, as a view again."""
+        entry = self._kept.get((kind, snap.epoch, snap.step))
+        if entry is None:
+            return None
+        self._kept.move_to_end((kind, snap.epoch, snap.step))
+        layout, projection = entry
+        projection = projection or TSNEProjection(layout, snap.latents, epoch=snap.epoch)
+        return ShownView(projection, snap.latents, layout)
+
+    def _keep(self, request: LayoutRequest, layout: np.ndarray, projection: Projection) -> None:
+        """Keep a finished layout: the (N, 2) points, and UMAP's own projection (its fitted model)."""
+        umap = request.kind is ViewKind.UMAP
+        self._kept[(request.kind, request.epoch, request.step)] = (np.array(layout, dtype=np.float64),
+                                                                   projection if umap else None)
+        umaps = [key for key, (_, kept) in self._kept.items() if kept is not None]
+        for key in umaps[: max(0, len(umaps) - KEPT_UMAPS)]:
+            del self._kept[key]
+        while len(self._kept) > KEPT_LAYOUTS:
+            self._kept.popitem(last=False)
 
     def _layout_request(self, kind: ViewKind) -> LayoutRequest:
-        """A layout of the shown snapshot's latents, warm-started from the last one of the same points."""
+        """A layout of the shown snapshot's latents, warm-started from a finished one of the same points:
+        the one on screen, else the last."""
         self._tsne_generation += 1
         self._fit_generation += 1  # a fit still on its way must not replace the layout
         snap = self.snapshot
-        on_screen = self.view.points if self.view is not None and self.view.kind is kind else None
-        init = on_screen if on_screen is not None else self._last_layout.get(kind)
+        view = self.view
+        finished = view is not None and view.kind is kind and not getattr(view.projection, "partial", False)
+        init = view.points if finished else self._last_layout.get(kind)
         if init is not None and init.shape[0] != snap.latents.shape[0]:
             init = None
         self.tsne = LayoutRequest(self._tsne_generation, snap.latents, init, snap.epoch, kind, snap.step)
@@ -226,7 +261,7 @@ class Explorer(SelectionsAndDirection):
                 self.chosen = kind
             return None
         if kind in LAYOUTS:
-            if self.tsne is not None:
+            if self.tsne is not None and self.tsne.kind is kind:
                 return None  # one is already on its way
             self.chosen = kind
             request = self._layout_request(kind)
@@ -255,10 +290,7 @@ class Explorer(SelectionsAndDirection):
         if fraction >= 1.0:
             self.tsne = None
             self._last_layout[request.kind] = np.array(layout, copy=True)
-            self._last_tsne_view = view
-            self._layouts[(request.kind, request.epoch, request.step)] = view
-            while len(self._layouts) > KEPT_LAYOUTS:
-                self._layouts.popitem(last=False)
+            self._keep(request, layout, projection)
         first_layout = self.view is None or self.view.kind is not request.kind
         self._show(view, first_layout, also=Change.TSNE)  # one notification: the panes update once
         snap = self.snapshot
@@ -269,14 +301,15 @@ class Explorer(SelectionsAndDirection):
         return True
 
     def cancel_tsne(self) -> bool:
-        """Stop waiting for the t-SNE in flight; the last finished t-SNE comes back, else the default view."""
+        """Stop waiting for the layout in flight: the epoch's finished layout of that kind comes back,
+        else the default view."""
         if self.tsne is None:
             return False
         self._tsne_generation += 1
         self.tsne = None
-        if self._last_tsne_view is not None and self.chosen is self._last_tsne_view.kind:
-            self._show(self._last_tsne_view, first=False)
-            self._emit(Change.TSNE)
+        kept = self._kept_view(self.chosen, self.snapshot) if self.snapshot is not None else None
+        if kept is not None:
+            self._show(kept, first=False, also=Change.TSNE)
             return True
         if self.chosen in LAYOUTS:
             self.chosen = ViewKind.LATENT if self.latent_dim == 2 else ViewKind.PCA

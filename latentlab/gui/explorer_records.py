@@ -62,6 +62,7 @@ class RunContents:
     step: int = 0
     history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     evaluation: dict[str, float] | None = None  # the test NLL run.json keeps for the checkpoint (epoch, step)
+    training: bool = False  # trained by this process (it writes the run folder), not opened or followed
 
     @classmethod
     def from_run_started(cls, event: RunStarted) -> RunContents:
@@ -69,7 +70,7 @@ class RunContents:
             run_dir=Path(event.run_dir) if event.run_dir else None,
             config=event.config, image_shape=event.image_shape,
             test_images=event.test_images, test_labels=event.test_labels, classes=event.classes,
-            epoch=event.start_epoch, step=event.start_step,
+            epoch=event.start_epoch, step=event.start_step, training=True,
         )
 
     @property

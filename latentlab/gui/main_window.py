@@ -287,7 +287,7 @@ class MainWindow(QMainWindow):
             self.close()  # the close the user asked for, now that the thread has ended
         elif state is RunState.IDLE and self._score_when_idle:
             self._score_when_idle = False
-            self.scoring.compute_test_nll()  # the finished run's test NLL, kept in its run.json
+            self.scoring.score_finished_run()  # the finished run's test NLL, kept in its run.json
 
     def show_error(self, message: str) -> None:
         """A non-blocking dialog: the window stays alive and usable behind it."""

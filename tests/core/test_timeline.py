@@ -55,6 +55,8 @@ def test_timeline_every_thins_the_frames_and_keeps_the_last(tmp_path, digits):
     list(train(config(epochs=2, timeline_every=0), digits, run_dir=tmp_path / "none"))
     assert frame_epochs(tmp_path / "none") == []
     assert [keeps_epoch(e, 3, 7) for e in range(1, 8)] == [False, False, True, False, False, True, True]
+    assert TrainConfig(epochs=200).timeline_stride == 1 and TrainConfig(epochs=3280).timeline_stride == 17
+    assert TrainConfig(epochs=3280, timeline_every=1).timeline_stride == 1
     assert events
 
 
@@ -97,8 +99,10 @@ def test_a_damaged_frame_is_one_sentence_never_garbage(trained, tmp_path, damage
     run_dir, seen = trained
     copy = open_run(run_dir).copy_to(tmp_path / "copy")
     path = frame_path(copy, 1)
+    data = path.read_bytes()
+    path.unlink()  # the copy's frame is a hard link to the run's: damage the copy's alone
     if damage == "truncated":
-        path.write_bytes(path.read_bytes()[:500])
+        path.write_bytes(data[:500])
     else:
         arrays = {**seen[1].to_arrays(), **{f"decoder_state/{k}": v for k, v in seen[1].decoder_state.items()}}
         if damage == "wrong shape":
@@ -140,3 +144,17 @@ def test_a_followed_run_lists_the_frames_written_since_it_was_opened(trained):
     timeline.add(seen[3])  # then its newest checkpoint arrives
     assert timeline.epochs == [1, 2, 3]
     assert_same_snapshot(timeline.snapshot(2), seen[2])
+
+
+def test_save_as_links_the_frames_and_leaves_what_is_no_frame_behind(trained, tmp_path):
+    import os
+
+    run_dir, _ = trained
+    source = open_run(run_dir).copy_to(tmp_path / "source")
+    frame_path(source, 2).unlink()
+    os.mkfifo(frame_path(source, 2))  # would block a plain read for ever
+    frame_path(source, 3).unlink()
+    frame_path(source, 3).symlink_to("/dev/zero")  # would read until memory runs out
+    copy = open_run(source).copy_to(tmp_path / "copy")
+    assert frame_epochs(copy) == [1]
+    assert os.path.samefile(frame_path(copy, 1), frame_path(source, 1))  # a link, not a second copy

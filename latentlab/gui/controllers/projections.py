@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
 from latentlab.core.errors import LatentlabError
 from latentlab.core.projection import ViewKind
 
-from ..explorer import Explorer, FitRequest, LayoutRequest
+from ..explorer import Change, Explorer, FitRequest, LayoutRequest
 from ..workers import LatestJobThread, LayoutWorker, thread_for
 
 REDRAW_INTERVAL_S = 0.25  # a live t-SNE layout redraws 10,000 points: at most 4 times a second
@@ -49,6 +49,7 @@ class ProjectionController(QObject):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(LAYOUT_DEBOUNCE_MS)
         self._debounce.timeout.connect(self._start_waiting)
+        explorer.subscribe(self._on_change)
         self.fitted.connect(self._on_fitted, Qt.ConnectionType.QueuedConnection)
         self._fits = LatestJobThread("latentlab-view-fit", _fit, lambda request, result: self.fitted.emit(request, result))
         self._fits.start()
@@ -88,6 +89,14 @@ class ProjectionController(QObject):
         in a row, so only the newest asked for within ``LAYOUT_DEBOUNCE_MS`` starts."""
         self._waiting = request
         self._debounce.start()
+
+    def _on_change(self, change: Change) -> None:
+        """A layout the explorer no longer waits for (the user moved on, picked another) stops computing."""
+        if Change.TSNE in change or Change.RUN in change:
+            wanted = self.explorer.tsne.generation if self.explorer.tsne is not None else None
+            for generation, (_, _, cancel) in self._tsne.items():
+                if generation != wanted:
+                    cancel.set()
 
     def _start_waiting(self) -> None:
         request, self._waiting = self._waiting, None

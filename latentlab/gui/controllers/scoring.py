@@ -82,6 +82,7 @@ class ScoringController(QObject):
         self._wake = threading.Condition()
         self._closed = False
         self._test_token = 0  # the test-set job wanted now; others are stale
+        self._finished_run = False  # a finished run's test NLL waits for its newest epoch on screen
         self._built: dict[tuple, Any] = {}  # the worker's models, by snapshot (worker thread only)
         self.inputs_scored.connect(self._on_inputs_scored, Qt.ConnectionType.QueuedConnection)
         self.test_scored.connect(self._on_test_scored, Qt.ConnectionType.QueuedConnection)
@@ -142,8 +143,18 @@ class ScoringController(QObject):
         return self._thread.is_alive()
 
     # -- the explorer's changes ----------------------------------------------------------------
+    def score_finished_run(self) -> None:
+        """The test NLL of a run that finished training: of its newest epoch, so it waits while the
+        user replays an earlier one."""
+        self._finished_run = True
+        self._on_change(Change.TIMELINE)
+
     def _on_change(self, change: Change) -> None:
+        if Change.TIMELINE in change and self._finished_run and self.explorer.following:
+            self._finished_run = False
+            self.compute_test_nll()
         if Change.RUN in change:
+            self._finished_run = False
             self._test_token += 1  # the last run's test set is not wanted any more
             with self._wake:
                 self._jobs.clear()

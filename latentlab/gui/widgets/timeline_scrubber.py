@@ -97,11 +97,15 @@ class TimelineScrubber(QWidget):
         if playing:
             if self.slider.value() >= len(self._epochs) - 1:
                 self._choose(0)  # Play at the end replays from the start
-            self._timer.start()
+            if self.play_button.isChecked():  # showing the start may have failed, and unchecked it
+                self._timer.start()
         else:
             self._timer.stop()
 
     def _on_tick(self) -> None:
+        if not self.play_button.isChecked():
+            self._timer.stop()
+            return
         if self._hold:
             return
         if self.slider.value() >= len(self._epochs) - 1:
