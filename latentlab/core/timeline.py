@@ -28,6 +28,7 @@ from safetensors.numpy import load as st_load_numpy
 from safetensors.numpy import save as st_save_numpy
 
 from .checkpoint import _open_regular, _read_fd, atomic_write
+from .config import timeline_stride
 from .errors import CheckpointError
 from .events import EpochSnapshot
 
@@ -214,6 +215,14 @@ class Timeline:
             self._cache.move_to_end(snap.epoch)
             while self.run_dir is not None and len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
+
+    @classmethod
+    def of_run(cls, run_dir: str | os.PathLike | None, config: dict, epoch: int, writes: bool) -> Timeline:
+        """The timeline of a run with settings ``config`` (``RunConfig.to_dict()``) at ``epoch``."""
+        train = config.get("train", {})
+        epochs = int(train.get("epochs", 0))
+        return cls(run_dir, frame_epochs(run_dir, up_to=epoch), every=timeline_stride(train.get("timeline_every"), epochs),
+                   last_epoch=epochs, writes=writes)
 
     def in_memory(self, epoch: int) -> bool:
         """Whether ``epoch`` is shown without reading its frame."""

@@ -21,11 +21,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from latentlab.core.config import timeline_stride
 from latentlab.core.directions import Selection
 from latentlab.core.events import EpochSnapshot
 from latentlab.core.projection import PCAProjection, Projection, TSNEProjection, ViewKind, fit_view
-from latentlab.core.timeline import Timeline, frame_epochs
+from latentlab.core.timeline import Timeline
 from latentlab.core.umap_view import UMAPPartialProjection
 
 # The records this model holds and hands out, importable from here as from their own module.
@@ -115,11 +114,7 @@ class Explorer(SelectionsAndDirection):
         }
         dim = int(contents.config["model"]["latent_dim"])
         self.chosen = ViewKind.LATENT if dim == 2 else ViewKind.PCA
-        train = contents.config.get("train", {})
-        epochs = int(train.get("epochs", 0))
-        self.timeline = Timeline(contents.run_dir, frame_epochs(contents.run_dir, up_to=contents.epoch),
-                                 every=timeline_stride(train.get("timeline_every"), epochs), last_epoch=epochs,
-                                 writes=contents.training)
+        self.timeline = Timeline.of_run(contents.run_dir, contents.config, contents.epoch, writes=contents.training)
         self._emit(Change.RUN | Change.VIEW | Change.MARKER | Change.ENDPOINTS | Change.TSNE)
         if snapshot is not None:
             self.apply_snapshot(snapshot)
