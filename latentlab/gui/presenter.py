@@ -18,6 +18,14 @@ def format_latent(z: np.ndarray, shown: int = 6) -> str:
     return ", ".join(f"{v:+.2f}" for v in z[:shown]) + (", …" if len(z) > shown else "")
 
 
+def _inverse_note(view) -> str:
+    """How an approximate view's inverse finds the latent it decodes."""
+    if view.kind is ViewKind.UMAP:
+        partial = getattr(view.projection, "partial", True)
+        return "UMAP in progress; nearest neighbours' latents" if partial else "UMAP's inverse_transform"
+    return "t-SNE has no inverse; nearest neighbours' latents"
+
+
 class Presenter:
     def __init__(self, explorer: Explorer, scatter, canvas, gallery, loss_plot):
         self.explorer = explorer
@@ -107,9 +115,7 @@ class Presenter:
             caption = (f"{self.explorer.direction_offset:+.2f} σ along {along.label if along else 'the direction'}: "
                        f"z = [{format_latent(marker.latent)}]")
         else:
-            how = "" if view.projection.exact else "  (approximate: " + (
-                "UMAP's inverse_transform)" if view.kind is ViewKind.UMAP and not getattr(view.projection, "partial", True)
-                else "a layout has no inverse; nearest neighbours' latents)")
+            how = "" if view.projection.exact else f"  (approximate: {_inverse_note(view)})"
             caption = f"z = [{format_latent(marker.latent)}]{how}"
         self.canvas.set_image(image, caption)
 

@@ -90,7 +90,9 @@ def test_a_new_checkpoint_replaces_the_old_step_files(tmp_path, digits):
     list(train(cfg, digits, run_dir=run_dir))
     names = sorted(p.name for p in run_dir.iterdir())
     assert names == ["model-000000036.safetensors", "resume-000000036.pt", "run.json",
-                     "snapshot-000000036.safetensors", "testset.safetensors"]
+                     "snapshot-000000036.safetensors", "testset.safetensors", "timeline"]
+    assert sorted(p.name for p in (run_dir / "timeline").iterdir()) == [  # each epoch's frame stays
+        "epoch-000001.safetensors", "epoch-000002.safetensors", "epoch-000003.safetensors"]
 
 
 def test_atomic_write_replaces_the_whole_file_and_leaves_no_temporaries(tmp_path):

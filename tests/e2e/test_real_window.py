@@ -218,6 +218,10 @@ def test_dragging_the_marker_in_the_real_window_changes_the_decoded_image(app, t
     # (Right of the left column: the "Your images" table there under the controls is dark too.)
     top_row_left = min(b[0] for b in areas if b[1] < scatter[3] and b[3] > scatter[1])
     lower = sorted((b for b in areas if b[1] > scatter[3] and b[0] >= top_row_left - 40), key=lambda b: (b[0], b[1]))
+    # The bottom row's panes start at about one height; the losses pane's KL bars, lower than the
+    # scatter's plot (which shares its pane with the timeline scrubber), start well above them.
+    row_top = max((b[1] for b in lower), key=lambda top: sum(abs(o[1] - top) <= 40 for o in lower), default=0)
+    lower = [b for b in lower if abs(b[1] - row_top) <= 40]
     assert len(lower) >= 3, f"cannot find the Decoder, Reconstructions and Traversals panes: {areas}"
     decoder = lower[0]
     traversal = max(lower, key=lambda b: b[0])

@@ -42,7 +42,7 @@ def test_replaying_epoch_1_shows_its_latents_and_decodes_with_its_weights(make_w
     qtbot.keyClick(scrubber.slider, Qt.Key.Key_Home)  # the slider's own key: to the first epoch
     qtbot.waitUntil(lambda: explorer.view.latents is explorer.snapshot.latents and explorer.snapshot.epoch == 1)
     np.testing.assert_array_equal(explorer.view.latents, frame(run16, 1)["latents"])
-    assert not explorer.following and "Epoch 1 of 30 (replay)" == scrubber.label.text()
+    assert not explorer.following and "Epoch 1/30 (replay)" == scrubber.label.text()
     z = explorer.view.projection.inverse(np.array([[0.3, -0.2]]))
     np.testing.assert_allclose(explorer.decode(z), decode_with_frame(run16, 1, z), atol=1e-6)
     assert not np.allclose(explorer.decode(z), decode_with_frame(run16, 30, z), atol=1e-3)

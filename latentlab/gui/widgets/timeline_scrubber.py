@@ -32,7 +32,7 @@ class TimelineScrubber(QWidget):
         self.latest_button.setToolTip("Show the newest epoch, and follow the run as it trains")
         self.latest_button.clicked.connect(lambda: self._choose(len(self._epochs) - 1))
         self.label = steady_label(QLabel("Epoch –"))
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Epoch 00000 of 00000 (replay)") + 8)
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Epoch 0000/0000 (replay)") + 8)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.play_button)
@@ -66,7 +66,7 @@ class TimelineScrubber(QWidget):
         if shown is None or not self._epochs:
             self.label.setText("Epoch –")
         else:
-            self.label.setText(f"Epoch {shown} of {self._epochs[-1]}" + ("" if following else " (replay)"))
+            self.label.setText(f"Epoch {shown}/{self._epochs[-1]}" + ("" if following else " (replay)"))
         if not usable:
             self.play_button.setChecked(False)
 
