@@ -3,7 +3,6 @@ hover/click previews, and the choice of view (the latent itself, PCA, t-SNE, UMA
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
@@ -14,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from latentlab.core.projection import ViewKind
+from latentlab.core.umap_view import umap_available
 
 from .images import steady_label, to_display
 
@@ -23,7 +23,7 @@ PALETTE = [
 ]
 HOVER_PIXELS = 8  # how near the pointer must be to a point to preview it
 VIEWS = {ViewKind.LATENT: "Latent (2-D)", ViewKind.PCA: "PCA", ViewKind.TSNE: "t-SNE"}
-if importlib.util.find_spec("umap") is not None:  # the optional extra latentlab[umap]
+if umap_available():  # the optional extra latentlab[umap], with the numba and pynndescent it runs on
     VIEWS[ViewKind.UMAP] = "UMAP"
 GLIDE_S = 0.25  # points travel to another epoch's places over this long
 
