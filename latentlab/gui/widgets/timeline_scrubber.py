@@ -10,8 +10,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from .images import steady_label
-
 PLAY_INTERVAL_MS = 500  # one epoch per half second: long enough to see the points travel
 
 
@@ -31,14 +29,16 @@ class TimelineScrubber(QWidget):
         self.latest_button = QPushButton("Latest")
         self.latest_button.setToolTip("Show the newest epoch, and follow the run as it trains")
         self.latest_button.clicked.connect(lambda: self._choose(len(self._epochs) - 1))
-        self.label = steady_label(QLabel("Epoch –"))
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Epoch 0000/0000 (replay)") + 8)
+        self.label = QLabel("Epoch –")  # a fixed width: its text changes at every step, the layout must not
+        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance("Epoch 0000/0000 (replay)") + 8)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # The buttons and the label first: where the pane is narrower than its rows, only the
+        # slider's far end is cut off.
         layout.addWidget(self.play_button)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.label)
         layout.addWidget(self.latest_button)
+        layout.addWidget(self.label)
+        layout.addWidget(self.slider, 1)
         for key, delta in ((",", -1), (".", +1)):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
