@@ -12,7 +12,6 @@ import threading
 import traceback
 from typing import Any, Callable, Iterator
 
-import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from latentlab.core.errors import LatentlabError, os_error_sentence
