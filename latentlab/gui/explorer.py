@@ -248,6 +248,18 @@ class Explorer(SelectionsAndDirection):
         self._show(ShownView(projection, request.latents, projection.transform(request.latents)), first)
         return True
 
+    def adopt_view(self, snapshot: EpochSnapshot, projection: Projection) -> bool:
+        """A view of the same kind fitted on more than the shown latents (every item's PCA), shown for
+        ``snapshot`` while it is on screen; False when it is not, or the view has moved on."""
+        view = self.view
+        if snapshot is not self.snapshot or view is None or view.kind is not projection.kind or self.tsne is not None:
+            return False
+        self._fit_generation += 1  # a fit of the shown latents alone, still on its way, must not replace it
+        if isinstance(projection, PCAProjection):
+            self._last_pca = projection
+        self._show(ShownView(projection, snapshot.latents, projection.transform(snapshot.latents)), first=False)
+        return True
+
     # -- choosing the view ------------------------------------------------------------------
     def choose_view(self, kind: ViewKind) -> LayoutRequest | None:
         """The user picked a view; for t-SNE or UMAP, returns what to compute (the caller runs it)."""
@@ -383,7 +395,8 @@ class Explorer(SelectionsAndDirection):
             x, y = view.points[old.item]
             self.marker = Marker(float(x), float(y), np.array(view.latents[old.item], dtype=np.float64),
                                  MarkerSource.ITEM, old.item)
-        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION, MarkerSource.INPUT):
+        elif old.source in (MarkerSource.SAMPLE, MarkerSource.CELL, MarkerSource.DIRECTION, MarkerSource.INPUT,
+                            MarkerSource.TRAIN_ITEM):
             x, y = view.projection.transform(old.latent[None])[0]
             self.marker = Marker(float(x), float(y), old.latent, old.source, old.item)
         else:

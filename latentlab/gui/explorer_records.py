@@ -37,6 +37,7 @@ class MarkerSource(enum.Enum):
     CELL = "cell"  # a traversal cell's latent, where the view puts it
     DIRECTION = "direction"  # moved along the selections' direction from a fixed origin, where the view puts it
     INPUT = "input"  # an encoded image's posterior mean (``item`` is its id), where the view puts it
+    TRAIN_ITEM = "train item"  # a training item's posterior mean (``item``: its index among them), where the view puts it
 
 
 @dataclass(frozen=True)

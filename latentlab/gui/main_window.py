@@ -23,6 +23,7 @@ from latentlab.core.projection import ViewKind
 from latentlab.core.trainer import available_devices
 
 from .compare_runs import CompareRuns
+from .controllers.all_items import AllItemsPresenter
 from .controllers.encoding import EncodeActions
 from .controllers.files import FileActions
 from .controllers.follow import FollowController
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.manifold = ManifoldPresenter(self.explorer, self.scatter)  # the view tiled with its decodings
         self.posteriors = PosteriorPresenter(self.explorer, self.scatter)  # hovered ellipses, points by σ
         self.trust = TrustPresenter(self.explorer, self.scatter)  # the view's trust figures, true neighbours
+        self.all_items = AllItemsPresenter(self.explorer, self.scatter, self.directions.selection, self.show_error)
         self.files = FileActions(self, self.explorer, self.settings, self.show_error,
                                  lambda text: self.statusBar().showMessage(text, 10000))
         self.compare = CompareRuns(self.explorer, self.loss_plot, self.canvas, self.gallery,  # a run B beside A
@@ -389,6 +391,7 @@ class MainWindow(QMainWindow):
         self.projections.shutdown()
         self.manifold.shutdown()
         self.trust.shutdown()
+        self.all_items.shutdown()
         self.scoring.shutdown()
         self._save_settings()
         event.accept()

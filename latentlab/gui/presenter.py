@@ -108,6 +108,8 @@ class Presenter:
             caption = f"test item {marker.item}: z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.SAMPLE:
             caption = f"prior sample z = [{format_latent(marker.latent)}]"
+        elif marker.source is MarkerSource.TRAIN_ITEM:
+            caption = f"training item {marker.item}: z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.CELL:
             caption = f"traversal cell z = [{format_latent(marker.latent)}]"
         elif marker.source is MarkerSource.DIRECTION:

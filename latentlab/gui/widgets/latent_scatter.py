@@ -137,6 +137,8 @@ class LatentScatter(QWidget):
         self._labels: np.ndarray | None = None
         self._legend_set = False
         self._hovered = -1
+        self.hover_points = True  # off while another layer (all items) answers the pointer
+        self.fit_extent: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) to fit, if more than the points
         self._tsne_running = False
         self._glide: tuple[np.ndarray, np.ndarray, float] | None = None  # from, to, start time
         self._glide_timer = QTimer(self)
@@ -227,10 +229,18 @@ class LatentScatter(QWidget):
         self._follow = True
         self._fit()
 
+    @property
+    def follows(self) -> bool:
+        """Whether the view follows the points (until the user pans or zooms)."""
+        return self._follow
+
     def _fit(self) -> None:
-        if len(self.layout_points) == 0:
+        if self.fit_extent is not None:
+            low, high = (np.asarray(v, dtype=np.float64) for v in self.fit_extent)
+        elif len(self.layout_points):
+            low, high = self.layout_points.min(axis=0), self.layout_points.max(axis=0)
+        else:
             return
-        low, high = self.layout_points.min(axis=0), self.layout_points.max(axis=0)
         span = np.maximum(high - low, 1e-6)
         self.plot.getViewBox().setRange(
             xRange=(low[0], low[0] + span[0]), yRange=(low[1], low[1] + span[1]), padding=0.05
@@ -290,7 +300,8 @@ class LatentScatter(QWidget):
     def _on_mouse_moved(self, scene_pos) -> None:
         # No hover previews while a button is held (dragging the marker or panning): they
         # would decode and repaint on every move of a drag that is about something else.
-        if QApplication.mouseButtons() != Qt.MouseButton.NoButton or self.marker.isUnderMouse():
+        if not self.hover_points or QApplication.mouseButtons() != Qt.MouseButton.NoButton \
+                or self.marker.isUnderMouse():
             return
         if not self.plot.sceneBoundingRect().contains(scene_pos):
             return
@@ -303,7 +314,7 @@ class LatentScatter(QWidget):
 
     def _on_mouse_clicked(self, event) -> None:
         on_legend = self.legend.isVisible() and self.legend.sceneBoundingRect().contains(event.scenePos())
-        if event.button() != Qt.MouseButton.LeftButton or on_legend:
+        if event.button() != Qt.MouseButton.LeftButton or on_legend or not self.hover_points:
             return  # a click on the legend is about the legend, not the point under it
         p = self.plot.getViewBox().mapSceneToView(event.scenePos())
         index = self.nearest(p.x(), p.y())

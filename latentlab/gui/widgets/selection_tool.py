@@ -40,6 +40,7 @@ class ClassSample(ItemSample):
 
 class SelectionTool(QObject):
     points_selected = Signal(str, object)  # "A"/"B", (K,) indices of the scatter's points inside the shape
+    region_drawn = Signal(str, str, object)  # "A"/"B", "box"/"lasso", the (V, 2) view vertices drawn
     class_clicked = Signal(str, int)  # "A"/"B", the class whose legend entry was clicked
     clear_requested = Signal()
 
@@ -122,13 +123,15 @@ class SelectionTool(QObject):
 
     # -- selecting (the mouse path and anything that knows the region in view coordinates) ------
     def select_box(self, corner: tuple[float, float], other: tuple[float, float]) -> np.ndarray:
-        indices = points_in_box(self.scatter.layout_points, corner, other)
-        self.points_selected.emit(self.target(), indices)
+        indices, which = points_in_box(self.scatter.layout_points, corner, other), self.target()
+        self.points_selected.emit(which, indices)  # may move the target on to the other set
+        self.region_drawn.emit(which, "box", np.array([corner, other], dtype=np.float64))
         return indices
 
     def select_lasso(self, vertices: np.ndarray) -> np.ndarray:
-        indices = points_in_polygon(self.scatter.layout_points, vertices)
-        self.points_selected.emit(self.target(), indices)
+        indices, which = points_in_polygon(self.scatter.layout_points, vertices), self.target()
+        self.points_selected.emit(which, indices)
+        self.region_drawn.emit(which, "lasso", np.asarray(vertices, dtype=np.float64))
         return indices
 
     def drawing(self) -> bool:
