@@ -3,7 +3,7 @@
 What a million markers cannot do at frame rate, an image of their density does: each
 pixel of the drawn region counts the points of each class that fall in it (one
 ``bincount``), its colour is the mean of those classes' colours weighted by their counts,
-and its opacity grows with the log of its count, so a lone point still shows and a dense
+and its opacity grows with the log of its count from a lone point's up to opaque, so a lone point still shows and a dense
 core does not drown its neighbours. The smoothed total count gives contour levels.
 NumPy (and SciPy's Gaussian filter) only.
 """
@@ -68,8 +68,8 @@ def colourise(counts: np.ndarray, colours: np.ndarray) -> np.ndarray:
         held = flat[:, occupied].astype(np.float32)
         n = total[occupied].astype(np.float32)
         rgb = (np.asarray(colours, dtype=np.float32).T @ held) / n  # (3, K): the count-weighted mean colour
-        top = np.log1p(np.float32(n.max()))
-        alpha = LONE_POINT_ALPHA + (1 - LONE_POINT_ALPHA) * (np.log1p(n) / top if top > np.log1p(1) else 0)
+        top = np.log(np.float32(n.max()))  # a lone point's log is 0: it gets LONE_POINT_ALPHA exactly
+        alpha = LONE_POINT_ALPHA + (1 - LONE_POINT_ALPHA) * (np.log(n) / top if top > 0 else np.float32(0))
         image[occupied, :3] = np.clip(rgb.T * 255 + 0.5, 0, 255).astype(np.uint8)
         image[occupied, 3] = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
     return image.reshape(h, w, 4)

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from latentlab.core.all_items import dataset_items, encode_means, encoder_from
