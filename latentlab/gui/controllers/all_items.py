@@ -108,6 +108,7 @@ class AllItemsPresenter(QObject):
         if self.job is not None:
             self.job.cancel.set()
         self._worker.close(timeout=5.0)
+        self.layer.shutdown()
 
     # -- when to work ----------------------------------------------------------------------
     def _on_toggled(self, on: bool) -> None:

@@ -146,6 +146,10 @@ class DensityLayer(QObject):
         scatter.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         scatter.destroyed.connect(lambda *_: self._renderer.close(timeout=1.0))
 
+    def shutdown(self) -> None:
+        """Stop the render thread (a picture in progress finishes first: tens of milliseconds)."""
+        self._renderer.close(timeout=2.0)
+
     # -- what the presenter sets -------------------------------------------------------------
     @property
     def active(self) -> bool:
