@@ -37,7 +37,8 @@ bad = [c["name"] + ": " + c["detail"] for c in result["checks"] if not c["ok"]]
 # Every instrument has a check of its own, by name.
 named = {c["name"] for c in result["checks"]}
 bad += [f"{name}: no such check" for name in ("traversal", "manifold", "encode image", "direction", "slerp",
-                                              "posterior ellipse", "NLL", "scrubber", "run B", "UMAP")
+                                              "posterior ellipse", "NLL", "scrubber", "run B", "UMAP",
+                                              "all items")
         if name not in named]
 for line in bad:
     print("    failed:", line, file=sys.stderr)

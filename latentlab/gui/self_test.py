@@ -269,7 +269,7 @@ def run_self_test(outdir: str | os.PathLike) -> int:
             ("posterior ellipse", on_window(instruments.posterior_ellipse)),
             ("encode image", on_window(instruments.encode_image)), ("NLL", on_window(instruments.nll)),
             ("scrubber", on_window(instruments.scrubber)), ("run B", on_window(instruments.run_b)),
-            ("UMAP", on_window(instruments.umap_view)),
+            ("UMAP", on_window(instruments.umap_view)), ("all items", on_window(instruments.all_items)),
             ("export PNG and CSV", exports),
             ("resume run", resume_run),
             ("close window", close_window),

@@ -1,5 +1,5 @@
 """The self-test's checks of the instruments: traversal, direction, slerp, manifold, posterior ellipse,
-encode image, NLL, scrubber, run B, UMAP.
+encode image, NLL, scrubber, run B, UMAP, all items.
 
 Each takes the app and a window that shows a trained run on a PCA view, acts on it as the
 user would, checks the result against the model's own arithmetic, and returns a line for
@@ -305,3 +305,42 @@ def umap_view(app, window) -> str:
     scatter.set_view(ViewKind.PCA, emit=True)
     wait_for(app, lambda: explorer.view.kind is ViewKind.PCA, 30, "the PCA view")
     return f"{len(view.points)} points laid out; decoded through UMAP's inverse"
+
+
+def all_items(app, window) -> str:
+    """Show every digit (training and test), as density with contours, and pick a training item."""
+    import numpy as np
+
+    from . import explorer as model
+    from .widgets import density_layer
+
+    presenter, explorer = window.all_items, window.explorer
+    layer = presenter.layer
+    limit = density_layer.MARKER_LIMIT
+    density_layer.MARKER_LIMIT = 100  # the 1,797 digits drawn as density, as a million items would be
+    try:
+        layer.contour_box.setChecked(True)
+        layer.show_box.setChecked(True)
+        wait_for(app, lambda: presenter.shown is not None and presenter.job is None, 120, "every item placed")
+        if not layer.wait_rendered(30):
+            raise RuntimeError("the density picture was not drawn")
+        shown = presenter.shown
+        if explorer.view.projection is not shown.projection or not np.allclose(
+                shown.points[: shown.n_test], explorer.view.points, atol=1e-4):
+            raise RuntimeError("the test items are not where the view on screen puts them")
+        if not layer.image.isVisible() or not any(curve.isVisible() for curve in layer.contour_lines):
+            raise RuntimeError("no density image or no contours")
+        i = shown.n_test  # the first training item
+        x, y = shown.points[i]
+        if layer.item_at(float(x), float(y)) < 0:
+            raise RuntimeError("a training item is not found under the pointer")
+        presenter._on_clicked(i)
+        marker = explorer.marker
+        if marker.source is not model.MarkerSource.TRAIN_ITEM or not np.allclose(marker.latent,
+                                                                                  shown.train_latents[0]):
+            raise RuntimeError("clicking a training item did not decode its latent")
+    finally:
+        density_layer.MARKER_LIMIT = limit
+        layer.show_box.setChecked(False)
+        layer.contour_box.setChecked(False)
+    return f"{len(shown.points)} items ({shown.n_test} test) as density with contours; a training item decoded"

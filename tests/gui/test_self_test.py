@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 INSTRUMENTS = ("traversal", "manifold", "encode image", "direction", "slerp", "posterior ellipse", "NLL", "scrubber",
-               "run B", "UMAP")
+               "run B", "UMAP", "all items")
 
 
 def test_the_self_test_passes_and_checks_every_instrument_by_name(tmp_path):
@@ -28,3 +28,4 @@ def test_the_self_test_passes_and_checks_every_instrument_by_name(tmp_path):
     details = {c["name"]: c["detail"] for c in report["checks"]}
     assert "percentile" in details["encode image"] and "kept in run.json" in details["NLL"]
     assert "own latents and decoder" in details["scrubber"] and "gallery row" in details["run B"]
+    assert "as density with contours" in details["all items"]
