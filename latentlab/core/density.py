@@ -1,8 +1,8 @@
 """Many points as one picture: counts per class binned on the pixels of a view, coloured by class.
 
 What a million markers cannot do at frame rate, an image of their density does: each
-pixel of the drawn region counts the points of each class that fall in it (one
-``bincount``), its colour is the mean of those classes' colours weighted by their counts,
+pixel of the drawn region counts the points that fall in it and sums their classes'
+colours (a ``bincount`` each), its colour is the mean of its points' colours,
 and its opacity grows with the log of its count from a lone point's up to opaque, so a lone point still shows and a dense
 core does not drown its neighbours. The smoothed total count gives contour levels.
 NumPy (and SciPy's Gaussian filter) only.
@@ -37,37 +37,36 @@ class Frame:
         return fy.astype(np.int32) * np.int32(self.width) + fx.astype(np.int32), inside
 
 
-def class_counts(x: np.ndarray, y: np.ndarray, labels: np.ndarray | None, n_classes: int,
-                 frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-    """Points per class and pixel: ``(C, height, width)`` int counts, and the (N,) mask of points in the frame.
+def pixel_sums(x: np.ndarray, y: np.ndarray, frame: Frame,
+               colours: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Points per pixel, and the sums of their colours: ``(H, W)`` counts, ``(3, H, W)`` sums, the (N,) mask in frame.
 
-    ``x``, ``y``: (N,) float32 view coordinates; ``labels``: (N,) int class of each point
-    (None: one class); rows of the result run along y, from ``frame.y0`` up.
+    ``x``, ``y``: (N,) float32 view coordinates; ``colours``: (3, N) each point's colour in
+    [0, 1] (its class's), or None for the counts alone. Rows run along y, from ``frame.y0``
+    up. The memory is a few arrays the size of the frame, however many classes colour it.
     """
     cells, inside = frame.cells(x, y)
     pixels = frame.width * frame.height
-    if labels is not None and n_classes > 1:
-        cells = labels[inside].astype(np.int32) * np.int32(pixels) + cells
-    else:
-        n_classes = 1
-    counts = np.bincount(cells, minlength=n_classes * pixels)
-    return counts.reshape(n_classes, frame.height, frame.width), inside
+    counts = np.bincount(cells, minlength=pixels).reshape(frame.height, frame.width)
+    if colours is None:
+        return counts, None, inside
+    sums = np.stack([np.bincount(cells, weights=channel[inside], minlength=pixels) for channel in colours])
+    return counts, sums.reshape(len(colours), frame.height, frame.width), inside
 
 
-def colourise(counts: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` counts and ``(C, 3)`` class colours in [0, 1] -> an ``(H, W, 4)`` uint8 RGBA image.
+def colourise(counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """``(H, W)`` counts and ``(3, H, W)`` colour sums (``pixel_sums``) -> an ``(H, W, 4)`` uint8 RGBA image.
 
-    Only the pixels that hold points are computed (most of a scatter's pixels are empty).
+    Each pixel's colour is the mean of its points' colours (classes weighted by their
+    counts). Only the pixels that hold points are computed: most of a scatter's are empty.
     """
-    c, h, w = counts.shape
-    flat = counts.reshape(c, h * w)
-    total = flat.sum(axis=0)
+    h, w = counts.shape
+    total = counts.reshape(-1)
     occupied = np.flatnonzero(total)
     image = np.zeros((h * w, 4), dtype=np.uint8)
     if len(occupied):
-        held = flat[:, occupied].astype(np.float32)
         n = total[occupied].astype(np.float32)
-        rgb = (np.asarray(colours, dtype=np.float32).T @ held) / n  # (3, K): the count-weighted mean colour
+        rgb = sums.reshape(len(sums), -1)[:, occupied].astype(np.float32) / n  # (3, K)
         top = np.log(np.float32(n.max()))  # a lone point's log is 0: it gets LONE_POINT_ALPHA exactly
         alpha = LONE_POINT_ALPHA + (1 - LONE_POINT_ALPHA) * (np.log(n) / top if top > 0 else np.float32(0))
         image[occupied, :3] = np.clip(rgb.T * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -43,10 +43,17 @@ class PointIndex:
         return np.clip(b, 0, self.side - 1)
 
     def _range(self, low: float, high: float, axis: int) -> tuple[int, int]:
-        """The buckets along ``axis`` that values in [low, high] fall in (first, last); empty when first > last."""
+        """The buckets along ``axis`` that values in [low, high] can fall in (first, last); empty when first > last.
+
+        One bucket wider on each side than the arithmetic says: a point on a bucket's edge
+        was bucketed in float32 (and clipped into the grid), the query is float64. Every
+        caller tests the points exactly afterwards.
+        """
         scale = self.side / float(self.span[axis])
-        first = int(np.floor((low - float(self.low[axis])) * scale))
-        last = int(np.floor((high - float(self.low[axis])) * scale))
+        first = int(np.floor((low - float(self.low[axis])) * scale)) - 1
+        last = int(np.floor((high - float(self.low[axis])) * scale)) + 1
+        if last < 0 or first > self.side - 1:
+            return 1, 0  # wholly beyond the grid on this side: no point lies there
         return max(first, 0), min(last, self.side - 1)
 
     def _in_rect(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:

@@ -56,3 +56,14 @@ def test_points_outside_the_bounds_and_not_finite_are_handled():
     assert PointIndex(np.zeros((0, 2))).nearest(0, 0, (1, 1), 8) == -1
     single = PointIndex(np.ones((3, 2)))  # every point in one place: a grid of no extent
     assert single.nearest(1, 1, (1, 1), 1) in (0, 1, 2)
+
+
+def test_points_on_a_bucket_edge_or_the_grid_edge_are_found():
+    points = np.array([[0, 0], [1, 1]], dtype=np.float32)
+    np.testing.assert_array_equal(PointIndex(points).in_box((1, 1), (2, 2)), [1])
+    np.testing.assert_array_equal(PointIndex(points).in_box((-1, -1), (0, 0)), [0])
+    rng = np.random.default_rng(3)
+    grid = (rng.integers(0, 50, (4000, 2)) / 7).astype(np.float32)  # many points exactly on bucket edges
+    index = PointIndex(grid)
+    for a, b in rng.integers(0, 50, (300, 2, 2)) / 7:
+        np.testing.assert_array_equal(index.in_box(tuple(a), tuple(b)), points_in_box(grid, tuple(a), tuple(b)))

@@ -191,6 +191,9 @@ def test_a_tsne_view_places_the_training_items_with_its_transform(window_all, ui
     presenter = window.all_items
     ui.click(presenter.layer.show_box)
     qtbot.waitUntil(lambda: presenter.shown is not None, timeout=120_000)
+    jobs = []
+    submit = presenter._worker.submit
+    presenter._worker.submit = lambda job: (jobs.append(job), submit(job))
     ui.click(window.scatter.tsne_button)  # "Run t-SNE": the test items are its sample
     qtbot.waitUntil(lambda: "once the layout finishes" in presenter.layer.status.text(), timeout=30_000)
     assert not presenter.layer.active and window.scatter.points.isVisible()  # the test items move meanwhile
@@ -198,6 +201,7 @@ def test_a_tsne_view_places_the_training_items_with_its_transform(window_all, ui
     qtbot.waitUntil(lambda: presenter.shown is not None and presenter.shown.projection is window.explorer.view.projection,
                     timeout=120_000)
     view, shown = window.explorer.view, presenter.shown
+    assert len(jobs) == 1 and jobs[0].view is view  # nothing placed in a layout still moving, no refits meanwhile
     np.testing.assert_allclose(shown.points[:N_TEST_DIGITS], view.points, atol=1e-4)
     np.testing.assert_allclose(shown.points[N_TEST_DIGITS:50 + N_TEST_DIGITS],
                                view.projection.transform(shown.train_latents[:50].astype(np.float64)), atol=1e-3)
@@ -216,3 +220,70 @@ def test_a_run_whose_dataset_is_gone_says_so_and_shows_the_test_items(make_windo
     qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=60_000)
     assert "\n" not in window.error_box.text().strip() and "Traceback" not in window.error_box.text()
     assert not window.all_items.layer.show_box.isChecked() and window.scatter.points.isVisible()
+
+
+def test_another_epoch_fades_the_old_picture_and_places_every_item_again(window_all, ui, qtbot):
+    window = window_all
+    explorer, presenter = window.explorer, window.all_items
+    layer = presenter.layer
+    shown = _show_all(window, ui, qtbot)
+    presenter._on_clicked(N_TEST_DIGITS + 5)  # the marker on a training item
+    assert explorer.marker.source is MarkerSource.TRAIN_ITEM and explorer.marker.item == 5
+    epochs = explorer.timeline.epochs
+    assert explorer.show_epoch(epochs[len(epochs) // 2])
+    # At once: the old places answer nothing and fade; the test items of the epoch shown are back.
+    assert layer.stale and layer.item_at(*shown.points[0]) == -1
+    assert window.scatter.points.isVisible() and window.scatter.hover_points
+    qtbot.waitUntil(lambda: presenter.shown is not None and presenter.shown.snapshot is explorer.snapshot,
+                    timeout=120_000)
+    again = presenter.shown
+    assert not layer.stale and not window.scatter.points.isVisible()
+    assert not np.allclose(again.train_latents, shown.train_latents)  # that epoch's own encoder
+    np.testing.assert_allclose(again.points[:N_TEST_DIGITS], explorer.view.points, atol=1e-4)
+    assert explorer.view.projection is again.projection
+    # The marker on the training item decodes that item under the epoch shown.
+    assert explorer.marker.source is MarkerSource.TRAIN_ITEM and explorer.marker.item == 5
+    np.testing.assert_allclose(explorer.marker.latent, again.train_latents[5], atol=1e-6)
+
+
+def test_a_set_drawn_while_all_items_are_off_does_not_bring_back_an_older_one(window_all, ui, qtbot):
+    window = window_all
+    shown = _show_all(window, ui, qtbot)
+    tool, presenter = window.directions.selection, window.all_items
+    low, high = shown.points.min(axis=0), shown.points.max(axis=0)
+    tool.set_target("A")
+    tool.select_box(tuple(low), tuple(low + 0.5 * (high - low)))
+    assert presenter.selected("A") is not None
+    ui.click(presenter.layer.show_box)  # off
+    tool.set_target("A")
+    tool.select_box(tuple(low + 0.5 * (high - low)), tuple(high))  # the test items alone
+    ui.click(presenter.layer.show_box)  # on again
+    qtbot.waitUntil(lambda: presenter.shown is not None and presenter.job is None, timeout=120_000)
+    assert presenter.selected("A") is None
+    assert presenter.layer.wait_rendered() and not presenter.layer.set_images["A"].isVisible()
+    assert len(window.explorer.selections["A"].indices)  # the explorer's set is the newer box's
+
+
+def test_a_point_not_finite_leaves_the_layer_whole():
+    from latentlab.gui.widgets.density_layer import LayerPoints
+
+    points = np.array([[0, 0], [np.nan, 1], [2, 3]], dtype=np.float32)
+    prepared = LayerPoints.of(points, np.array([0, 1, 2]), np.eye(3))
+    np.testing.assert_array_equal(prepared.extent[0], [0, 0])
+    np.testing.assert_array_equal(prepared.extent[1], [2, 3])
+    np.testing.assert_array_equal(prepared.point_colours, np.eye(3))
+    assert prepared.index.nearest(2, 3, (0.1, 0.1), 5) == 2
+
+
+def test_contours_surround_the_dense_core_where_it_is():
+    from latentlab.core.density import Frame, pixel_sums
+    from latentlab.gui.widgets.density_layer import _contours
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(3, 0.5, 100_000).astype(np.float32), rng.normal(-1, 0.5, 100_000).astype(np.float32)
+    frame = Frame(0, 10, -5, 5, 402, 398)  # sides not a multiple of the contours' 4-pixel cells
+    lines = _contours(pixel_sums(x, y, frame)[0], frame)
+    assert len(lines) == 3
+    for xs, ys in lines:  # each level a ring about the centre, to within a pixel (0.025)
+        finite = np.isfinite(xs)
+        assert abs(xs[finite].mean() - 3) < 0.05 and abs(ys[finite].mean() + 1) < 0.05

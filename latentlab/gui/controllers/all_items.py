@@ -34,7 +34,7 @@ from latentlab.core.point_index import PointIndex
 from latentlab.core.projection import PCAProjection, Projection
 
 from ..explorer import Change, Explorer, MarkerSource, ShownView
-from ..widgets.density_layer import DensityLayer
+from ..widgets.density_layer import DensityLayer, LayerPoints
 from ..widgets.latent_scatter import _colour
 from ..workers import TSNE_NICENESS, LatestJobThread, lower_this_threads_priority
 
@@ -49,6 +49,7 @@ class _Job:
     image_shape: tuple[int, int, int]
     snapshot: EpochSnapshot
     view: ShownView
+    colours: np.ndarray  # (C, 3) the classes' colours on the scatter
     cancel: threading.Event
 
 
@@ -63,8 +64,12 @@ class AllPoints:
     images: np.ndarray  # (N, C, H, W) uint8
     labels: np.ndarray | None
     n_test: int
-    index: PointIndex
+    layer_points: LayerPoints  # the points as the density layer draws them, with their index
     refitted: bool  # the projection was fitted here, on every item (PCA)
+
+    @property
+    def index(self) -> PointIndex:
+        return self.layer_points.index
 
 
 class _Cancelled(Exception):
@@ -83,14 +88,15 @@ class AllItemsPresenter(QObject):
         self.shown: AllPoints | None = None
         self.job: _Job | None = None  # the newest job asked for
         self._generation = 0
+        self._closed = False
         self._items: tuple[str, Any] | None = None  # (dataset key, DatasetItems): the worker's own
         self._encoded: tuple[EpochSnapshot, np.ndarray] | None = None  # the worker's newest encoding
         self._selected: dict[str, np.ndarray] = {}  # "A"/"B" -> all items' indices
         self._restart = QTimer(self, singleShot=True, interval=RESTART_MS, timeout=self.refresh)
         self.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
         self.progressed.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
-        self._worker = LatestJobThread("latentlab-all-items", self._work, lambda job, r: self.finished.emit(job, r),
-                                       errors=())
+        self._worker = LatestJobThread("latentlab-all-items", self._work,
+                                       lambda job, r: self._say_from_worker(self.finished, job, r), errors=())
         self._worker.start()
         self.layer.shown_changed.connect(self._on_toggled)
         self.layer.item_hovered.connect(self._on_hovered)
@@ -105,10 +111,18 @@ class AllItemsPresenter(QObject):
         return self.layer.show_box.isChecked()
 
     def shutdown(self) -> None:
+        self._closed = True
         if self.job is not None:
             self.job.cancel.set()
-        self._worker.close(timeout=5.0)
+        self._worker.close(timeout=1.0)  # a dataset still loading is left to its daemon thread
         self.layer.shutdown()
+
+    def _say_from_worker(self, signal, *args) -> None:
+        if not self._closed:  # the window may be gone: its objects with it
+            try:
+                signal.emit(*args)
+            except RuntimeError:
+                pass
 
     # -- when to work ----------------------------------------------------------------------
     def _on_toggled(self, on: bool) -> None:
@@ -116,20 +130,31 @@ class AllItemsPresenter(QObject):
             self.refresh()
         else:
             self._stop()
+            self._forget()
             self.layer.set_status("")
 
     def _on_change(self, change: Change) -> None:
         if Change.RUN in change:
             self._stop()
             self._clear_sets()
-        if not self.wanted:
+            self._forget()
+        if not self.wanted or not change & (Change.RUN | Change.SNAPSHOT | Change.VIEW):
             return
-        shown, view = self.shown, self.explorer.view
-        if shown is not None and view is not None and view.projection is shown.projection \
-                and self.explorer.snapshot is shown.snapshot:
+        view = self.explorer.view
+        if self._is_shown(view):
             return  # the view this layer fitted, now on screen: its points are these
-        if change & (Change.RUN | Change.SNAPSHOT | Change.VIEW):
-            self._restart.start()
+        if self.shown is not None:
+            if view is None or view.kind is not self.shown.projection.kind:
+                self._stop()  # another kind of view: the old places mean nothing in it
+            else:
+                self.layer.set_stale()  # another epoch: the old picture fades until the new one comes
+                self.shown = None
+        self._restart.start()
+
+    def _is_shown(self, view: ShownView | None) -> bool:
+        shown = self.shown
+        return (shown is not None and view is not None and view.projection is shown.projection
+                and self.explorer.snapshot is shown.snapshot)
 
     def refresh(self) -> None:
         """Start placing every item in the view on screen (cancelling the job before)."""
@@ -139,18 +164,25 @@ class AllItemsPresenter(QObject):
         if explorer.snapshot is None or explorer.contents is None or view is None:
             self.layer.set_status("All items appear with the run's first epoch.")
             return
-        if getattr(view.projection, "partial", False):
-            self._stop()
+        if explorer.tsne is not None or getattr(view.projection, "partial", False):
+            self._stop()  # the items would be placed in a layout about to change
             self.layer.set_status("All items are placed once the layout finishes.")
             return
+        if self._is_shown(view):
+            return  # placed already (a burst of changes that ended where it began)
         if self.job is not None:
             self.job.cancel.set()
         self._generation += 1
         contents = explorer.contents
+        colours = np.array([QColor(_colour(i)).getRgbF()[:3] for i in range(max(len(contents.classes), 1))])
         self.job = _Job(self._generation, contents.config, tuple(contents.image_shape), explorer.snapshot, view,
-                        threading.Event())
+                        colours, threading.Event())
         self._worker.submit(self.job)
         self.layer.set_status("Loading the dataset…" if self.shown is None else "Updating all items…")
+
+    def _forget(self) -> None:
+        """Let the worker's dataset and encoding go (memory: a large dataset is gigabytes)."""
+        self._items = self._encoded = None
 
     def _stop(self) -> None:
         self._restart.stop()
@@ -180,31 +212,44 @@ class AllItemsPresenter(QObject):
     def _place(self, job: _Job) -> AllPoints:
         from latentlab.core.all_items import Cancelled, dataset_items, encode_means, encoder_from
         from latentlab.core.trainer import resolve_device
+        from latentlab.core.umap_view import UMAPProjection
 
+        def progress(text: str) -> None:
+            self._say_from_worker(self.progressed, job.generation, text)
+
+        try:
+            device = resolve_device(str(job.config.get("train", {}).get("device", "auto")))
+        except LatentlabError:  # trained on a GPU this machine lacks: encode on what it has
+            device = resolve_device("auto")
+        encoded = self._encoded
+        model = None
+        if encoded is None or encoded[0] is not job.snapshot:  # before the dataset: a model without encoder says so
+            model = encoder_from(job.config["model"], job.image_shape, job.snapshot.model_state, device)
         key = json.dumps(job.config.get("data", {}), sort_keys=True)
-        if self._items is None or self._items[0] != key:
-            self._items = None  # the last dataset's memory goes before the next is loaded
-            self._items = (key, dataset_items(job.config))
-        items = self._items[1]
+        cached = self._items
+        if cached is None or cached[0] != key:
+            self._items = cached = None  # the last dataset's memory goes before the next is loaded
+            items = dataset_items(job.config)
+            array = items.images.numpy().view()  # the tensor's memory, read-only for the GUI thread
+            array.flags.writeable = False
+            self._items = cached = (key, items, array)
+        _, items, array = cached
         test_latents = np.asarray(job.snapshot.latents, dtype=np.float64)
         if len(test_latents) != items.n_test:
             raise LatentlabError("The dataset on this machine is not the one this run was trained on "
                                  f"({items.n_test} test items, the run has {len(test_latents)}).")
-        if self._encoded is None or self._encoded[0] is not job.snapshot:
+        if model is not None:
             self._encoded = None
-            device = resolve_device(str(job.config.get("train", {}).get("device", "auto")))
-            model = encoder_from(job.config["model"], job.image_shape, job.snapshot.model_state, device)
             try:
                 train = encode_means(model, items.images[items.n_test:], device, cancel=job.cancel,
-                                     progress=lambda done, n: self.progressed.emit(
-                                         job.generation, f"Encoding {done:,} of {n:,} training items…"))
+                                     progress=lambda done, n: progress(f"Encoding {done:,} of {n:,} training items…"))
             except Cancelled:
                 raise _Cancelled from None
-            self._encoded = (job.snapshot, frozen_array(train))
-        train = self._encoded[1]
+            encoded = self._encoded = (job.snapshot, frozen_array(train))
+        train = encoded[1]
         projection, refitted = job.view.projection, False
         if isinstance(projection, PCAProjection):
-            self.progressed.emit(job.generation, f"Fitting PCA on {len(train) + len(test_latents):,} items…")
+            progress(f"Fitting PCA on {len(train) + len(test_latents):,} items…")
             projection = PCAProjection(np.concatenate([test_latents, train.astype(np.float64)]), previous=projection)
             test_points, refitted = projection.transform(test_latents), True
         else:
@@ -213,13 +258,15 @@ class AllItemsPresenter(QObject):
         for start in range(0, len(train), PLACE_CHUNK):
             if job.cancel.is_set():
                 raise _Cancelled
-            placed.append(projection.transform(train[start : start + PLACE_CHUNK].astype(np.float64)))
-            self.progressed.emit(job.generation, f"Placing {min(start + PLACE_CHUNK, len(train)):,} of "
-                                                 f"{len(train):,} training items…")
+            chunk = train[start : start + PLACE_CHUNK].astype(np.float64)
+            # UMAP's own transform for every chunk (waiting for a graph another worker builds), never a fallback.
+            placed.append(projection.transform(chunk, wait=True) if isinstance(projection, UMAPProjection)
+                          else projection.transform(chunk))
+            progress(f"Placing {min(start + PLACE_CHUNK, len(train)):,} of {len(train):,} training items…")
         points = np.concatenate([np.asarray(test_points, dtype=np.float32), *[p.astype(np.float32) for p in placed]])
-        index = PointIndex(points)
-        return AllPoints(job.snapshot, projection, frozen_array(points), train, frozen_array(items.images.numpy()),
-                         items.labels, items.n_test, index, refitted)
+        layer_points = LayerPoints.of(points, items.labels, job.colours)
+        return AllPoints(job.snapshot, projection, frozen_array(points), train, array, items.labels, items.n_test,
+                         layer_points, refitted)
 
     # -- results -----------------------------------------------------------------------------
     def _on_progress(self, generation: int, text: str) -> None:
@@ -235,24 +282,25 @@ class AllItemsPresenter(QObject):
             self.layer.show_box.setChecked(False)  # off: the toggle says what is on screen
             self.show_error(result)
             return
-        if result.refitted:
-            self.shown = result  # before the explorer announces the view, so it is known as this one's
-            if not self.explorer.adopt_view(result.snapshot, result.projection):
-                self.shown = None
-                self._restart.start()  # the view moved on meanwhile: place the items in the new one
-                return
-        self.shown = result
+        explorer = self.explorer
+        if job.snapshot is not explorer.snapshot or job.view is not explorer.view:
+            return  # overtaken: the change that did it has asked for the new places
+        self.shown = result  # before the explorer announces an adopted view, so it is known as this one's
+        if result.refitted and not explorer.adopt_view(result.snapshot, result.projection):
+            self.shown = None
+            return
         self._draw()
 
     def _draw(self) -> None:
         shown = self.shown
-        contents = self.explorer.contents
-        classes = len(contents.classes) if contents is not None else 0
-        n_classes = max(classes, int(shown.labels.max()) + 1 if shown.labels is not None and len(shown.labels) else 1)
-        colours = np.array([QColor(_colour(i)).getRgbF()[:3] for i in range(n_classes)])
-        self.layer.set_points(shown.points, shown.labels, colours, shown.index)
+        self.layer.set_points(shown.layer_points)
         for which, indices in self._selected.items():
             self.layer.show_set(which, self._mask(indices))
+        marker = self.explorer.marker
+        if marker is not None and marker.source is MarkerSource.TRAIN_ITEM and marker.item < len(shown.train_latents):
+            # A training item under the marker: its latent under the model now shown, as an item's own would be.
+            self.explorer.place_latent(shown.train_latents[marker.item].astype(np.float64), MarkerSource.TRAIN_ITEM,
+                                       item=marker.item)
         self._say()
 
     def _say(self) -> None:
@@ -300,7 +348,9 @@ class AllItemsPresenter(QObject):
         return mask
 
     def _on_region(self, which: str, shape: str, vertices) -> None:
-        if self.shown is None:
+        if self.shown is None:  # the test items alone (or not yet placed): the set is theirs alone
+            self._selected.pop(which, None)
+            self.layer.show_set(which, None)
             return
         index = self.shown.index
         indices = index.in_box(tuple(vertices[0]), tuple(vertices[-1])) if shape == "box" else index.in_polygon(vertices)
@@ -309,6 +359,8 @@ class AllItemsPresenter(QObject):
     def _on_class(self, which: str, c: int) -> None:
         if self.shown is not None and self.shown.labels is not None:
             self._set(which, np.flatnonzero(self.shown.labels == c))
+        else:
+            self._selected.pop(which, None)
 
     def _set(self, which: str, indices: np.ndarray) -> None:
         if len(indices):

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QWidget
 
-from latentlab.core.density import Frame, class_counts, colourise, contour_field, contour_levels, tint
+from latentlab.core.density import Frame, colourise, contour_field, contour_levels, pixel_sums, tint
 from latentlab.core.point_index import PointIndex
 
 from ..workers import LatestJobThread
@@ -34,23 +34,41 @@ from .selection_tool import SET_COLOURS
 
 MARKER_LIMIT = 5_000  # points on screen drawn as markers rather than as density (a few ms to set)
 CONTOUR_PEN = pg.mkPen("#f0f0f0", width=1)
+STALE_OPACITY = 0.3  # the last picture, faded behind the test items, while the next is on its way
 
 
 @dataclass(frozen=True)
-class _Points:
-    """All items' view points and what colours them: read-only arrays, shared with the render thread."""
+class LayerPoints:
+    """All items' view points and what colours them: read-only arrays, shared with the render thread.
+
+    Made by ``LayerPoints.of`` (a few tens of milliseconds for a million points: on a worker).
+    """
 
     x: np.ndarray  # (N,) float32
     y: np.ndarray
     labels: np.ndarray | None  # (N,) int32
-    colours: np.ndarray  # (C, 3) in [0, 1]
+    point_colours: np.ndarray  # (3, N) float32: each point's class colour
     index: PointIndex
+    extent: tuple[np.ndarray, np.ndarray] | None  # (low, high) of the finite points
+
+    @classmethod
+    def of(cls, points: np.ndarray, labels: np.ndarray | None, colours: np.ndarray,
+           index: PointIndex | None = None) -> LayerPoints:
+        """(N, 2) view ``points``, each in its ``labels``' colour of ``colours`` (C, 3) in [0, 1]."""
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        colours = np.asarray(colours, dtype=np.float32).reshape(-1, 3)
+        labels = None if labels is None else np.asarray(labels, dtype=np.int32) % len(colours)
+        point_colours = np.repeat(colours[:1].T, len(points), axis=1) if labels is None else colours[labels].T
+        finite = points[np.isfinite(points).all(axis=1)]
+        extent = (finite.min(axis=0), finite.max(axis=0)) if len(finite) else None
+        return cls(np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]), labels,
+                   np.ascontiguousarray(point_colours), index if index is not None else PointIndex(points), extent)
 
 
 @dataclass(frozen=True)
 class _Job:
     generation: int
-    points: _Points
+    points: LayerPoints
     frame: Frame
     contours: bool
     sets: tuple[tuple[str, np.ndarray], ...]  # ("A", (N,) bool mask), ...
@@ -66,28 +84,26 @@ class _Picture:
 
 def _render(job: _Job) -> _Picture:
     p, frame = job.points, job.frame
-    counts, inside = class_counts(p.x, p.y, p.labels, len(p.colours), frame)
-    shown = int(inside.sum())
-    total = counts.sum(axis=0)
-    contours = _contours(total, frame) if job.contours else ()
-    sets = tuple((which, tint(class_counts(p.x[mask], p.y[mask], None, 1, frame)[0][0],
-                              QColor(SET_COLOURS[which]).getRgbF()[:3]))
+    counts, sums, inside = pixel_sums(p.x, p.y, frame, p.point_colours)
+    contours = _contours(counts, frame) if job.contours else ()
+    sets = tuple((which, tint(pixel_sums(p.x[mask], p.y[mask], frame)[0], QColor(SET_COLOURS[which]).getRgbF()[:3]))
                  for which, mask in job.sets)
-    if shown <= MARKER_LIMIT:
+    if int(counts.sum()) <= MARKER_LIMIT:
         return _Picture(None, np.flatnonzero(inside), contours, sets)
-    return _Picture(colourise(counts, p.colours), None, contours, sets)
+    return _Picture(colourise(counts, sums), None, contours, sets)
 
 
 def _contours(total: np.ndarray, frame: Frame, shrink: int = 4) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     field = contour_field(total, shrink)
-    sx, sy = (frame.x1 - frame.x0) / field.shape[1], (frame.y1 - frame.y0) / field.shape[0]
+    # A field cell is shrink x shrink pixels; isocurve puts cell (i, j)'s value at (i + 0.5, j + 0.5).
+    sx, sy = (frame.x1 - frame.x0) * shrink / frame.width, (frame.y1 - frame.y0) * shrink / frame.height
     lines = []
     for level in contour_levels(field):
         xs, ys = [], []
         for piece in pg.functions.isocurve(field.T, level, connected=True, extendToEdge=True):
-            arr = np.asarray(piece, dtype=np.float64)  # (col, row) pairs: the field was transposed
-            xs += [frame.x0 + (arr[:, 0] + 0.5) * sx, [np.nan]]
-            ys += [frame.y0 + (arr[:, 1] + 0.5) * sy, [np.nan]]
+            arr = np.asarray(piece, dtype=np.float64)  # (column, row) pairs: the field was transposed
+            xs += [frame.x0 + arr[:, 0] * sx, [np.nan]]
+            ys += [frame.y0 + arr[:, 1] * sy, [np.nan]]
         if xs:
             lines.append((np.concatenate(xs), np.concatenate(ys)))
     return tuple(lines)
@@ -132,13 +148,15 @@ class DensityLayer(QObject):
         layout = scatter.layout()
         layout.insertWidget(layout.indexOf(scatter.plot) + 1, self.bar)
 
-        self.points: _Points | None = None
+        self.points: LayerPoints | None = None
+        self.stale = False  # the picture is of an earlier epoch or view: faded, and answers nothing
         self.sets: dict[str, np.ndarray] = {}  # "A"/"B" -> (N,) bool mask of all items
         self._generation = 0
         self._shown_generation = -1  # the newest request whose picture is on screen
         self._hovered = -1
         self.rendered.connect(self._on_rendered, Qt.ConnectionType.QueuedConnection)
-        self._renderer = LatestJobThread("latentlab-density", _render, lambda job, result: self.rendered.emit(job, result))
+        self._renderer = LatestJobThread("latentlab-density", _render, lambda job, result: self.rendered.emit(job, result),
+                                         errors=(Exception,))  # a failed picture is said, and the next one tried
         self._renderer.start()
         self.view_box.sigRangeChanged.connect(lambda *_: self.request())
         self.view_box.sigResized.connect(lambda *_: self.request())
@@ -158,31 +176,45 @@ class DensityLayer(QObject):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
-    def set_points(self, points: np.ndarray, labels: np.ndarray | None, colours: np.ndarray,
-                   index: PointIndex) -> None:
-        """Show all items at (N, 2) view ``points``, each in its ``labels``' colour (``colours``: (C, 3))."""
-        points = np.asarray(points, dtype=np.float32)
-        self.points = _Points(np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]),
-                              None if labels is None else np.asarray(labels, dtype=np.int32),
-                              np.asarray(colours, dtype=np.float32).reshape(-1, 3), index)
-        self.sets = {which: mask for which, mask in self.sets.items() if len(mask) == len(points)}
+    def set_points(self, points: LayerPoints) -> None:
+        """Show all items at these points (the test items' own markers make way for them)."""
+        self.points, self.stale = points, False
+        n = len(points.x)
+        self.sets = {which: mask for which, mask in self.sets.items() if len(mask) == n}
+        self._fade(1.0)
         self.scatter.points.hide()  # the test items are among them: drawn once, by this layer
         self.scatter.hover_points = False
-        self.scatter.fit_extent = (points.min(axis=0), points.max(axis=0)) if len(points) else None
+        self.scatter.fit_extent = points.extent
         if self.scatter.follows:
             self.scatter.fit_view()
         self.request()
 
+    def set_stale(self) -> None:
+        """The points are of an epoch or view no longer shown: fade them behind the test items, which
+        answer the pointer again, until ``set_points`` brings the new ones."""
+        if self.points is None or self.stale:
+            return
+        self.stale = True
+        self._fade(STALE_OPACITY)
+        self.scatter.points.show()
+        self.scatter.hover_points = True
+        self.scatter.fit_extent = None
+
     def clear(self) -> None:
         """Back to the test items alone."""
-        self.points = None
+        self.points, self.stale = None, False
         self.sets = {}
         self._generation += 1
+        self._shown_generation = self._generation  # nothing is on its way
         for item in (self.image, self.markers, *self.set_images.values(), *self.contour_lines):
             item.hide()
         self.scatter.points.show()
         self.scatter.hover_points = True
         self.scatter.fit_extent = None
+
+    def _fade(self, opacity: float) -> None:
+        for item in (self.image, self.markers, *self.set_images.values(), *self.contour_lines):
+            item.setOpacity(opacity)
 
     def show_set(self, which: str, mask: np.ndarray | None) -> None:
         """Tint the items of set ``which`` ((N,) bool mask over all items); None forgets it."""
@@ -194,7 +226,7 @@ class DensityLayer(QObject):
 
     def item_at(self, x: float, y: float) -> int:
         """The item nearest view position (x, y) within the hover distance on screen; -1 when none."""
-        if self.points is None:
+        if self.points is None or self.stale:
             return -1
         return self.points.index.nearest(x, y, self.view_box.viewPixelSize(), HOVER_PIXELS)
 
@@ -229,8 +261,14 @@ class DensityLayer(QObject):
         return self._shown_generation == self._generation
 
     def _on_rendered(self, job: _Job, picture) -> None:
-        if job.points is not self.points or isinstance(picture, Exception):
-            return  # other points by now (or a failed picture: the next request draws again)
+        if isinstance(picture, Exception):
+            import traceback
+
+            traceback.print_exception(picture)  # for the report; the last picture stays, the next request draws again
+            self._shown_generation = max(self._shown_generation, job.generation)
+            return
+        if job.points is not self.points:
+            return  # other points by now
         f = job.frame
         rect = QRectF(f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0)
         if picture.image is not None:
@@ -252,9 +290,10 @@ class DensityLayer(QObject):
 
     def _draw_markers(self, indices: np.ndarray) -> None:
         p = self.points
-        colours = [pg.mkBrush(QColor.fromRgbF(*c)) for c in p.colours]
-        brushes = colours[0] if p.labels is None else [colours[c % len(colours)] for c in p.labels[indices]]
-        self.markers.setData(p.x[indices], p.y[indices], brush=brushes)
+        rgb = p.point_colours[:, indices].T
+        keys, inverse = np.unique(rgb, axis=0, return_inverse=True)  # a brush per class, shared by its points
+        brushes = [pg.mkBrush(QColor.fromRgbF(*(float(v) for v in c))) for c in keys]
+        self.markers.setData(p.x[indices], p.y[indices], brush=[brushes[i] for i in inverse.reshape(-1)])
         self.markers.show()
 
     def _draw_contours(self, lines) -> None:
@@ -272,7 +311,7 @@ class DensityLayer(QObject):
 
     # -- the pointer ----------------------------------------------------------------------------
     def _on_mouse_moved(self, scene_pos) -> None:
-        if self.points is None or QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+        if self.points is None or self.stale or QApplication.mouseButtons() != Qt.MouseButton.NoButton:
             return
         if self.scatter.marker.isUnderMouse() or not self.scatter.plot.sceneBoundingRect().contains(scene_pos):
             return
@@ -284,7 +323,7 @@ class DensityLayer(QObject):
 
     def _on_mouse_clicked(self, event) -> None:
         legend = self.scatter.legend
-        if self.points is None or event.button() != Qt.MouseButton.LeftButton or (
+        if self.points is None or self.stale or event.button() != Qt.MouseButton.LeftButton or (
                 legend.isVisible() and legend.sceneBoundingRect().contains(event.scenePos())):
             return
         p = self.view_box.mapSceneToView(event.scenePos())
