@@ -35,15 +35,23 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class DatasetItems:
-    """Every image of a run's dataset: the test items first, then the training items."""
+    """Every image of a run's dataset: the test items first, then the training items.
 
-    images: torch.Tensor  # (N, C, H, W) uint8, on the CPU
+    The two splits stay the tensors they were loaded as (a million images are gigabytes:
+    never copied into one); the labels run over both, test first.
+    """
+
+    test_images: torch.Tensor  # (M, C, H, W) uint8, on the CPU
+    train_images: torch.Tensor  # (N - M, C, H, W) uint8, on the CPU
     labels: np.ndarray | None  # (N,) int64, read-only
-    n_test: int
+
+    @property
+    def n_test(self) -> int:
+        return int(self.test_images.shape[0])
 
     @property
     def n_train(self) -> int:
-        return len(self.images) - self.n_test
+        return int(self.train_images.shape[0])
 
 
 def dataset_items(config: Mapping[str, Any]) -> DatasetItems:
@@ -56,11 +64,10 @@ def dataset_items(config: Mapping[str, Any]) -> DatasetItems:
     train = data.train_images
     if data_cfg.binarize == "dynamic":
         train = binarize(train, torch.Generator().manual_seed(data_cfg.split_seed ^ _FIXED_BINARIZATION))
-    images = torch.cat([data.test_images.cpu(), train.cpu()])
     labels = None
     if data.test_labels is not None and data.train_labels is not None:
         labels = frozen_array(torch.cat([data.test_labels.cpu(), data.train_labels.cpu()]).numpy().astype(np.int64))
-    return DatasetItems(images, labels, int(data.test_images.shape[0]))
+    return DatasetItems(data.test_images.cpu(), train.cpu(), labels)
 
 
 def encoder_from(model_config: Mapping[str, Any], image_shape: tuple[int, int, int],

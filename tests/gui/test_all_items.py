@@ -46,7 +46,7 @@ def test_all_items_are_every_digit_encoded_by_the_shown_model_with_pca_fitted_on
     items = dataset_items(explorer.contents.config)
     model = encoder_from(explorer.contents.config["model"], explorer.contents.image_shape,
                          explorer.snapshot.model_state, torch.device("cpu"))
-    expected = encode_means(model, items.images[items.n_test:], torch.device("cpu"))
+    expected = encode_means(model, items.train_images, torch.device("cpu"))
     np.testing.assert_allclose(shown.train_latents, expected, atol=1e-5)
     # PCA is fitted on every item, and that one projection is the explorer's: drawn points, test points, drags.
     view = explorer.view

@@ -61,7 +61,7 @@ class AllPoints:
     projection: Projection  # the view they are placed in
     points: np.ndarray  # (N, 2) float32, test items first
     train_latents: np.ndarray  # (N - n_test, D) float32
-    images: np.ndarray  # (N, C, H, W) uint8
+    train_images: np.ndarray  # (N - n_test, C, H, W) uint8 (the test items' are the run's own)
     labels: np.ndarray | None
     n_test: int
     layer_points: LayerPoints  # the points as the density layer draws them, with their index
@@ -230,7 +230,7 @@ class AllItemsPresenter(QObject):
         if cached is None or cached[0] != key:
             self._items = cached = None  # the last dataset's memory goes before the next is loaded
             items = dataset_items(job.config)
-            array = items.images.numpy().view()  # the tensor's memory, read-only for the GUI thread
+            array = items.train_images.numpy().view()  # the tensor's memory, read-only for the GUI thread
             array.flags.writeable = False
             self._items = cached = (key, items, array)
         _, items, array = cached
@@ -241,7 +241,7 @@ class AllItemsPresenter(QObject):
         if model is not None:
             self._encoded = None
             try:
-                train = encode_means(model, items.images[items.n_test:], device, cancel=job.cancel,
+                train = encode_means(model, items.train_images, device, cancel=job.cancel,
                                      progress=lambda done, n: progress(f"Encoding {done:,} of {n:,} training items…"))
             except Cancelled:
                 raise _Cancelled from None
@@ -328,7 +328,7 @@ class AllItemsPresenter(QObject):
         if shown.labels is not None:
             c = int(shown.labels[index])
             label = f", label {contents.classes[c] if c < len(contents.classes) else c}"
-        self.scatter.show_preview(shown.images[index], recon[0],
+        self.scatter.show_preview(shown.train_images[index - shown.n_test], recon[0],
                                   f"Hovering training item {index - shown.n_test}{label}")
 
     def _on_clicked(self, index: int) -> None:
