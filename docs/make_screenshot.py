@@ -1,7 +1,8 @@
 """Make docs/screenshot.png: the real window on an X server (Xvfb), showing a trained MNIST run.
 
-The window is the app's own, on the xcb platform, set up as a user would leave it: the
-manifold on under the points, the marker on a test digit with its traversal grid, an
+The window is the app's own, on the xcb platform, set up as a user would leave it: all
+70,000 items drawn as density with contours over the manifold, the marker on a test digit
+with its traversal grid, an
 A-B slerp strip, and two of "your images" (a test digit and a CIFAR-10 photo) scored. The
 picture is the X screen itself (ImageMagick's ``import``), not a widget's rendering.
 
@@ -86,6 +87,12 @@ def shoot(run: Path, image: Path, out: Path, display: str) -> None:
     Image.fromarray(explorer.contents.test_images[int(np.flatnonzero(labels == 3)[5])][0]).save(digit)
     window.encoding.encode_files([digit, image])
     settle(2.0, lambda: window.scores.test_is_current(per_item=True) and all(i.nll is not None for i in window.scores.inputs))
+    # Every item of MNIST, training and test, as density with contours (PCA refitted on all 70,000).
+    every = window.all_items
+    every.layer.contour_box.setChecked(True)
+    every.layer.show_box.setChecked(True)
+    settle(2.0, lambda: every.shown is not None and every.job is None and every.layer.wait_rendered(0.1))
+    points = explorer.view.points
     # The marker on a 4, with its traversal grid: the instrument the screenshot is for.
     four = np.flatnonzero(labels == 4)
     explorer.select_item(int(four[np.argmin(np.linalg.norm(points[four] - points[four].mean(axis=0), axis=1))]))
