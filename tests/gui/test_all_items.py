@@ -63,9 +63,12 @@ def test_all_items_are_every_digit_encoded_by_the_shown_model_with_pca_fitted_on
     assert layer.markers.isVisible() and not window.scatter.points.isVisible()
     assert len(layer.markers.data) == N_DIGITS
 
-    ui.click(layer.show_box)  # off again: the test items alone
+    ui.click(layer.show_box)  # off again: the test items alone, in a PCA of theirs
     assert window.scatter.points.isVisible() and not layer.markers.isVisible()
     assert window.scatter.hover_points
+    qtbot.waitUntil(lambda: explorer.view.projection is not shown.projection, timeout=30_000)
+    assert isinstance(explorer.view.projection, PCAProjection)
+    np.testing.assert_allclose(explorer.view.projection.mean, explorer.snapshot.latents.mean(axis=0), atol=1e-6)
 
 
 def test_hovering_and_clicking_a_training_item_previews_and_decodes_it(window_all, ui, qtbot):
@@ -118,7 +121,7 @@ def test_a_box_and_a_lasso_select_among_every_item(window_all, ui, qtbot):
     inside = points_in_box(shown.points, corner, other)
     assert np.array_equal(presenter.selected("A"), inside)
     assert np.array_equal(window.explorer.selections["A"].indices, inside[inside < N_TEST_DIGITS])
-    assert f"A: {len(inside):,}" in presenter.layer.status.text()
+    assert f"A: {len(inside):,} of them" in presenter.layer.status.text()
     assert presenter.layer.wait_rendered() and presenter.layer.set_images["A"].isVisible()
 
     centre, radius = (low + high) / 2, (high - low) / 3
@@ -244,6 +247,11 @@ def test_another_epoch_fades_the_old_picture_and_places_every_item_again(window_
     # The marker on the training item decodes that item under the epoch shown.
     assert explorer.marker.source is MarkerSource.TRAIN_ITEM and explorer.marker.item == 5
     np.testing.assert_allclose(explorer.marker.latent, again.train_latents[5], atol=1e-6)
+    # Back to the newest epoch: its encoding is kept, not computed again.
+    assert explorer.show_epoch(epochs[-1])
+    qtbot.waitUntil(lambda: presenter.shown is not None and presenter.shown.snapshot is explorer.snapshot,
+                    timeout=120_000)
+    assert presenter.shown.train_latents is shown.train_latents
 
 
 def test_a_set_drawn_while_all_items_are_off_does_not_bring_back_an_older_one(window_all, ui, qtbot):

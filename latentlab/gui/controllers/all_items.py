@@ -39,6 +39,7 @@ from ..widgets.latent_scatter import _colour
 from ..workers import TSNE_NICENESS, LatestJobThread, lower_this_threads_priority
 
 PLACE_CHUNK = 16_384  # training items placed per call of a view's transform: progress and cancel between
+KEPT_ENCODINGS = 2  # a million 20-D latents are 80 MB
 RESTART_MS = 150  # a burst of epochs or views (scrubbing, a layout's last steps) starts the work once
 
 
@@ -90,7 +91,9 @@ class AllItemsPresenter(QObject):
         self._generation = 0
         self._closed = False
         self._items: tuple[str, Any] | None = None  # (dataset key, DatasetItems): the worker's own
-        self._encoded: tuple[EpochSnapshot, np.ndarray] | None = None  # the worker's newest encoding
+        # The worker's newest encodings, (snapshot, training latents): stepping back and forth between
+        # two epochs on the timeline encodes each once.
+        self._encodings: tuple[tuple[EpochSnapshot, np.ndarray], ...] = ()
         self._selected: dict[str, np.ndarray] = {}  # "A"/"B" -> all items' indices
         self._restart = QTimer(self, singleShot=True, interval=RESTART_MS, timeout=self.refresh)
         self.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
@@ -129,9 +132,12 @@ class AllItemsPresenter(QObject):
         if on:
             self.refresh()
         else:
+            refitted = self.shown is not None and self.shown.refitted and self._is_shown(self.explorer.view)
             self._stop()
             self._forget()
             self.layer.set_status("")
+            if refitted:  # the view goes back to a fit of the test items it now shows alone
+                self.explorer.choose_view(self.explorer.chosen)
 
     def _on_change(self, change: Change) -> None:
         if Change.RUN in change:
@@ -182,7 +188,7 @@ class AllItemsPresenter(QObject):
 
     def _forget(self) -> None:
         """Let the worker's dataset and encoding go (memory: a large dataset is gigabytes)."""
-        self._items = self._encoded = None
+        self._items, self._encodings = None, ()
 
     def _stop(self) -> None:
         self._restart.stop()
@@ -221,9 +227,9 @@ class AllItemsPresenter(QObject):
             device = resolve_device(str(job.config.get("train", {}).get("device", "auto")))
         except LatentlabError:  # trained on a GPU this machine lacks: encode on what it has
             device = resolve_device("auto")
-        encoded = self._encoded
+        encoded = next((entry for entry in self._encodings if entry[0] is job.snapshot), None)
         model = None
-        if encoded is None or encoded[0] is not job.snapshot:  # before the dataset: a model without encoder says so
+        if encoded is None:  # built before the dataset loads: a model without an encoder says so at once
             model = encoder_from(job.config["model"], job.image_shape, job.snapshot.model_state, device)
         key = json.dumps(job.config.get("data", {}), sort_keys=True)
         cached = self._items
@@ -239,13 +245,13 @@ class AllItemsPresenter(QObject):
             raise LatentlabError("The dataset on this machine is not the one this run was trained on "
                                  f"({items.n_test} test items, the run has {len(test_latents)}).")
         if model is not None:
-            self._encoded = None
             try:
                 train = encode_means(model, items.train_images, device, cancel=job.cancel,
                                      progress=lambda done, n: progress(f"Encoding {done:,} of {n:,} training items…"))
             except Cancelled:
                 raise _Cancelled from None
-            encoded = self._encoded = (job.snapshot, frozen_array(train))
+            encoded = (job.snapshot, frozen_array(train))
+            self._encodings = (*self._encodings[-(KEPT_ENCODINGS - 1):], encoded)
         train = encoded[1]
         projection, refitted = job.view.projection, False
         if isinstance(projection, PCAProjection):
@@ -308,7 +314,7 @@ class AllItemsPresenter(QObject):
         n = len(shown.points)
         text = f"{n:,} items ({n - shown.n_test:,} training, {shown.n_test:,} test)"
         for which, indices in self._selected.items():
-            text += f" · {which}: {len(indices):,}"
+            text += f" · {which}: {len(indices):,} of them"
         self.layer.set_status(text)
 
     # -- the pointer ---------------------------------------------------------------------------
