@@ -295,3 +295,38 @@ def test_contours_surround_the_dense_core_where_it_is():
     for xs, ys in lines:  # each level a ring about the centre, to within a pixel (0.025)
         finite = np.isfinite(xs)
         assert abs(xs[finite].mean() - 3) < 0.05 and abs(ys[finite].mean() + 1) < 0.05
+
+
+def test_switching_off_while_the_dataset_loads_lets_it_go(window_all, ui, qtbot, monkeypatch):
+    import time
+
+    from latentlab.core import all_items as core_all_items
+
+    load = core_all_items.dataset_items
+    monkeypatch.setattr(core_all_items, "dataset_items", lambda config: (time.sleep(1.0), load(config))[1])
+    presenter = window_all.all_items
+    ui.click(presenter.layer.show_box)
+    qtbot.waitUntil(lambda: presenter._worker.busy, timeout=5000)
+    ui.click(presenter.layer.show_box)  # off, mid-load
+    qtbot.waitUntil(lambda: not presenter._worker.busy, timeout=30_000)
+    assert presenter._items is None and presenter._encodings == () and presenter.shown is None
+    assert not presenter.layer.active and window_all.scatter.points.isVisible()
+
+
+def test_another_kind_of_view_or_a_class_click_while_faded_leaves_nothing_old(window_all, ui, qtbot):
+    window = window_all
+    explorer, presenter = window.explorer, window.all_items
+    layer, tool = presenter.layer, window.directions.selection
+    shown = _show_all(window, ui, qtbot)
+    low, high = shown.points.min(axis=0), shown.points.max(axis=0)
+    tool.set_target("A")
+    tool.select_box(tuple(low), tuple(low + 0.5 * (high - low)))
+    assert layer.wait_rendered() and layer.set_images["A"].isVisible()
+    epochs = explorer.timeline.epochs
+    assert explorer.show_epoch(epochs[len(epochs) // 2])
+    assert layer.stale
+    tool.class_clicked.emit("A", 3)  # a legend click while faded: the old box's tint goes
+    assert presenter.selected("A") is None and "A" not in layer.sets
+    window.scatter.set_view(ViewKind.TSNE, emit=True)  # another kind while faded: the old picture goes at once
+    assert not layer.active and not layer.image.isVisible() and not layer.markers.isVisible()
+    window.projections.cancel_tsne()

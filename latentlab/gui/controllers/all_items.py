@@ -31,7 +31,7 @@ from PySide6.QtGui import QColor
 from latentlab.core.errors import LatentlabError, os_error_sentence
 from latentlab.core.events import EpochSnapshot, frozen_array
 from latentlab.core.point_index import PointIndex
-from latentlab.core.projection import PCAProjection, Projection
+from latentlab.core.projection import PCAProjection, Projection, ViewKind
 
 from ..explorer import Change, Explorer, MarkerSource, ShownView
 from ..widgets.density_layer import DensityLayer, LayerPoints
@@ -52,6 +52,7 @@ class _Job:
     view: ShownView
     colours: np.ndarray  # (C, 3) the classes' colours on the scatter
     cancel: threading.Event
+    caches: int  # the worker's caches may keep what this job loads while this is still ``_caches``
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class AllItemsPresenter(QObject):
         # The worker's newest encodings, (snapshot, training latents): stepping back and forth between
         # two epochs on the timeline encodes each once.
         self._encodings: tuple[tuple[EpochSnapshot, np.ndarray], ...] = ()
+        self._caches = 0  # bumped when the caches are let go: a job begun before may not fill them again
+        self._cache_lock = threading.Lock()
+        self._drawn_kind = None  # the kind of view the layer's picture (live or faded) was placed in
         self._selected: dict[str, np.ndarray] = {}  # "A"/"B" -> all items' indices
         self._restart = QTimer(self, singleShot=True, interval=RESTART_MS, timeout=self.refresh)
         self.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
@@ -136,8 +140,8 @@ class AllItemsPresenter(QObject):
             self._stop()
             self._forget()
             self.layer.set_status("")
-            if refitted:  # the view goes back to a fit of the test items it now shows alone
-                self.explorer.choose_view(self.explorer.chosen)
+            if refitted and self.explorer.chosen is ViewKind.PCA:  # back to a fit of the test items alone
+                self.explorer.choose_view(ViewKind.PCA)
 
     def _on_change(self, change: Change) -> None:
         if Change.RUN in change:
@@ -149,12 +153,11 @@ class AllItemsPresenter(QObject):
         view = self.explorer.view
         if self._is_shown(view):
             return  # the view this layer fitted, now on screen: its points are these
-        if self.shown is not None:
-            if view is None or view.kind is not self.shown.projection.kind:
-                self._stop()  # another kind of view: the old places mean nothing in it
-            else:
-                self.layer.set_stale()  # another epoch: the old picture fades until the new one comes
-                self.shown = None
+        if self.layer.active and (view is None or view.kind is not self._drawn_kind or self.explorer.tsne is not None):
+            self._stop()  # another kind of view, or a layout on its way: the old places mean nothing in it
+        elif self.shown is not None:
+            self.layer.set_stale()  # another epoch: the old picture fades until the new one comes
+            self.shown = None
         self._restart.start()
 
     def _is_shown(self, view: ShownView | None) -> bool:
@@ -182,13 +185,15 @@ class AllItemsPresenter(QObject):
         contents = explorer.contents
         colours = np.array([QColor(_colour(i)).getRgbF()[:3] for i in range(max(len(contents.classes), 1))])
         self.job = _Job(self._generation, contents.config, tuple(contents.image_shape), explorer.snapshot, view,
-                        colours, threading.Event())
+                        colours, threading.Event(), self._caches)
         self._worker.submit(self.job)
-        self.layer.set_status("Loading the dataset…" if self.shown is None else "Updating all items…")
+        self.layer.set_status("Loading the dataset…" if self._items is None else "Placing all items…")
 
     def _forget(self) -> None:
         """Let the worker's dataset and encoding go (memory: a large dataset is gigabytes)."""
-        self._items, self._encodings = None, ()
+        with self._cache_lock:
+            self._caches += 1
+            self._items, self._encodings = None, ()
 
     def _stop(self) -> None:
         self._restart.stop()
@@ -215,6 +220,14 @@ class AllItemsPresenter(QObject):
             traceback.print_exception(exc)
             return f"All items could not be shown ({type(exc).__name__}); the details are printed on the console."
 
+    def _keep(self, job: _Job, **caches) -> None:
+        """Fill the worker's caches (``items=``, ``encodings=``), unless they were let go (switched off,
+        another run) since ``job`` began: what it loaded then goes with it."""
+        with self._cache_lock:
+            if job.caches == self._caches:
+                for name, value in caches.items():
+                    setattr(self, f"_{name}", value)
+
     def _place(self, job: _Job) -> AllPoints:
         from latentlab.core.all_items import Cancelled, dataset_items, encode_means, encoder_from
         from latentlab.core.trainer import resolve_device
@@ -228,17 +241,20 @@ class AllItemsPresenter(QObject):
         except LatentlabError:  # trained on a GPU this machine lacks: encode on what it has
             device = resolve_device("auto")
         encoded = next((entry for entry in self._encodings if entry[0] is job.snapshot), None)
+        if encoded is not None:
+            self._keep(job, encodings=(*[e for e in self._encodings if e is not encoded], encoded))  # newest last
         model = None
         if encoded is None:  # built before the dataset loads: a model without an encoder says so at once
             model = encoder_from(job.config["model"], job.image_shape, job.snapshot.model_state, device)
         key = json.dumps(job.config.get("data", {}), sort_keys=True)
         cached = self._items
         if cached is None or cached[0] != key:
-            self._items = cached = None  # the last dataset's memory goes before the next is loaded
+            self._keep(job, items=None)  # the last dataset's memory goes before the next is loaded
             items = dataset_items(job.config)
             array = items.train_images.numpy().view()  # the tensor's memory, read-only for the GUI thread
             array.flags.writeable = False
-            self._items = cached = (key, items, array)
+            cached = (key, items, array)
+            self._keep(job, items=cached)
         _, items, array = cached
         test_latents = np.asarray(job.snapshot.latents, dtype=np.float64)
         if len(test_latents) != items.n_test:
@@ -251,7 +267,7 @@ class AllItemsPresenter(QObject):
             except Cancelled:
                 raise _Cancelled from None
             encoded = (job.snapshot, frozen_array(train))
-            self._encodings = (*self._encodings[-(KEPT_ENCODINGS - 1):], encoded)
+            self._keep(job, encodings=(*self._encodings[-(KEPT_ENCODINGS - 1):], encoded))
         train = encoded[1]
         projection, refitted = job.view.projection, False
         if isinstance(projection, PCAProjection):
@@ -299,6 +315,7 @@ class AllItemsPresenter(QObject):
 
     def _draw(self) -> None:
         shown = self.shown
+        self._drawn_kind = shown.projection.kind
         self.layer.set_points(shown.layer_points)
         for which, indices in self._selected.items():
             self.layer.show_set(which, self._mask(indices))
@@ -367,6 +384,7 @@ class AllItemsPresenter(QObject):
             self._set(which, np.flatnonzero(self.shown.labels == c))
         else:
             self._selected.pop(which, None)
+            self.layer.show_set(which, None)
 
     def _set(self, which: str, indices: np.ndarray) -> None:
         if len(indices):

@@ -300,6 +300,7 @@ class DensityLayer(QObject):
         while len(self.contour_lines) < len(lines):
             curve = pg.PlotCurveItem(pen=CONTOUR_PEN, connect="finite")
             curve.setZValue(3)
+            curve.setOpacity(STALE_OPACITY if self.stale else 1.0)
             self.scatter.plot.addItem(curve, ignoreBounds=True)
             self.contour_lines.append(curve)
         for i, curve in enumerate(self.contour_lines):
