@@ -16,7 +16,6 @@ time; finished layouts are kept per epoch, so scrubbing back to one is instant.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
@@ -32,10 +31,9 @@ from .explorer_records import (  # noqa: F401
     Change, FitRequest, LayoutRequest, Marker, MarkerSource, RunContents, ShownView,
 )
 from .explorer_selections import SelectionsAndDirection
+from .kept_layouts import KeptLayouts
 
 LAYOUTS = (ViewKind.TSNE, ViewKind.UMAP)  # views an optimiser lays out on a worker, in chunks
-KEPT_LAYOUTS = 64  # finished layouts kept per run (their points: 160 kB each at 10,000 points)
-KEPT_UMAPS = 4  # of which UMAPs, whose projection holds a fitted model (its graph and search index)
 
 
 class Explorer(SelectionsAndDirection):
@@ -82,8 +80,7 @@ class Explorer(SelectionsAndDirection):
         self.following = True  # the newest epoch is on screen, and the next will be
         self._last_pca: PCAProjection | None = None
         self._last_layout: dict[ViewKind, np.ndarray] = {}  # the last finished layout of each kind: warm starts
-        # Finished layouts by (kind, epoch, step): the points, and UMAP's projection (t-SNE's is rebuilt).
-        self._kept: OrderedDict[tuple, tuple[np.ndarray, Projection | None]] = OrderedDict()
+        self._kept = KeptLayouts()  # finished layouts by (kind, epoch, step)
         self._marker_kind: ViewKind | None = None
         self.history: dict[str, list[dict[str, float]]] = {"steps": [], "epochs": []}  # the run's, as run.json
 
@@ -177,7 +174,7 @@ class Explorer(SelectionsAndDirection):
             if self.chosen not in LAYOUTS:
                 self._request_fit(self.chosen)
                 return
-            kept = self._kept_view(self.chosen, snap) if self.tsne is None else None
+            kept = self._kept.view(self.chosen, snap) if self.tsne is None else None
             if kept is not None:
                 self._show(kept, first=False)
             elif self.tsne is None and self._lay_out is not None:
@@ -195,27 +192,6 @@ class Explorer(SelectionsAndDirection):
         finally:
             if self._held:
                 self._emit(Change(0))
-
-    def _kept_view(self, kind: ViewKind, snap: EpochSnapshot) -> ShownView | None:
-        """The finished layout of ``snap``'s latents kept from before, as a view again."""
-        entry = self._kept.get((kind, snap.epoch, snap.step))
-        if entry is None:
-            return None
-        self._kept.move_to_end((kind, snap.epoch, snap.step))
-        layout, projection = entry
-        projection = projection or TSNEProjection(layout, snap.latents, epoch=snap.epoch)
-        return ShownView(projection, snap.latents, layout)
-
-    def _keep(self, request: LayoutRequest, layout: np.ndarray, projection: Projection) -> None:
-        """Keep a finished layout: the (N, 2) points, and UMAP's own projection (its fitted model)."""
-        umap = request.kind is ViewKind.UMAP
-        self._kept[(request.kind, request.epoch, request.step)] = (np.array(layout, dtype=np.float64),
-                                                                   projection if umap else None)
-        umaps = [key for key, (_, kept) in self._kept.items() if kept is not None]
-        for key in umaps[: max(0, len(umaps) - KEPT_UMAPS)]:
-            del self._kept[key]
-        while len(self._kept) > KEPT_LAYOUTS:
-            self._kept.popitem(last=False)
 
     def _layout_request(self, kind: ViewKind) -> LayoutRequest:
         """A layout of the shown snapshot's latents, warm-started from a finished one of the same points:
@@ -251,14 +227,10 @@ class Explorer(SelectionsAndDirection):
     def adopt_view(self, snapshot: EpochSnapshot, projection: Projection) -> bool:
         """A view of the same kind fitted on more than the shown latents (every item's PCA), shown for
         ``snapshot`` while it is on screen; False when it is not, or the view has moved on."""
-        view = self.view
-        if snapshot is not self.snapshot or view is None or view.kind is not projection.kind or self.tsne is not None:
+        if snapshot is not self.snapshot or self.view is None or self.view.kind is not projection.kind:
             return False
         self._fit_generation += 1  # a fit of the shown latents alone, still on its way, must not replace it
-        if isinstance(projection, PCAProjection):
-            self._last_pca = projection
-        self._show(ShownView(projection, snapshot.latents, projection.transform(snapshot.latents)), first=False)
-        return True
+        return self.view_fitted(FitRequest(self._fit_generation, projection.kind, snapshot.latents, None), projection)
 
     # -- choosing the view ------------------------------------------------------------------
     def choose_view(self, kind: ViewKind) -> LayoutRequest | None:
@@ -297,7 +269,7 @@ class Explorer(SelectionsAndDirection):
         if fraction >= 1.0:
             self.tsne = None
             self._last_layout[request.kind] = np.array(layout, copy=True)
-            self._keep(request, layout, projection)
+            self._kept.keep(request, layout, projection)
         first_layout = self.view is None or self.view.kind is not request.kind
         self._show(view, first_layout, also=Change.TSNE)  # one notification: the panes update once
         snap = self.snapshot
@@ -314,7 +286,7 @@ class Explorer(SelectionsAndDirection):
             return False
         self._tsne_generation += 1
         self.tsne = None
-        kept = self._kept_view(self.chosen, self.snapshot) if self.snapshot is not None else None
+        kept = self._kept.view(self.chosen, self.snapshot) if self.snapshot is not None else None
         if kept is not None:
             self._show(kept, first=False, also=Change.TSNE)
             return True

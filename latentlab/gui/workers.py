@@ -102,13 +102,15 @@ def thread_for(worker: QObject, name: str) -> QThread:
     return thread
 
 
-def _describe_failure(exc: BaseException) -> str:
+def describe_failure(exc: BaseException, what: str = "Training") -> str:
+    """One sentence for a worker's failure: the user's mistake or the system's refusal as it is, a bug as
+    "``what`` failed unexpectedly" (its traceback printed for the report)."""
     if isinstance(exc, LatentlabError):
         return str(exc)
     if isinstance(exc, OSError):  # the system's refusal, not a bug: say what and where
         return os_error_sentence(exc)
     traceback.print_exception(exc)  # for the bug report; the user sees one sentence
-    return f"Training failed unexpectedly ({type(exc).__name__}: {exc}); the details are printed on the console."
+    return f"{what} failed unexpectedly ({type(exc).__name__}: {exc}); the details are printed on the console."
 
 
 class TrainingWorker(QObject):
@@ -136,7 +138,7 @@ class TrainingWorker(QObject):
             for event in self._events():
                 self.event.emit(event)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
-            self.failed.emit(_describe_failure(exc))
+            self.failed.emit(describe_failure(exc))
         finally:
             self.done.emit()
 
@@ -161,6 +163,6 @@ class LayoutWorker(QObject):
             for progress in self._layouts():
                 self.progress.emit(self.generation, progress)
         except BaseException as exc:  # noqa: BLE001
-            self.failed.emit(self.generation, _describe_failure(exc).replace("Training", self._method))
+            self.failed.emit(self.generation, describe_failure(exc, self._method))
         finally:
             self.done.emit(self.generation)

@@ -309,7 +309,7 @@ def test_switching_off_while_the_dataset_loads_lets_it_go(window_all, ui, qtbot,
     qtbot.waitUntil(lambda: presenter._worker.busy, timeout=5000)
     ui.click(presenter.layer.show_box)  # off, mid-load
     qtbot.waitUntil(lambda: not presenter._worker.busy, timeout=30_000)
-    assert presenter._items is None and presenter._encodings == () and presenter.shown is None
+    assert presenter.placer._items is None and presenter.placer._encodings == () and presenter.shown is None
     assert not presenter.layer.active and window_all.scatter.points.isVisible()
 
 
