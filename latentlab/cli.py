@@ -290,6 +290,7 @@ def _train(args) -> int:
     last_metrics = None
     epochs = config.train.epochs
     log = None
+    ended = False  # the run's generator returned: every process got as far (else a peer or this one failed)
     try:
         for event in train(config, run_dir=args.out, resume=args.resume, control=control, group=group):
             if isinstance(event, RunStarted):
@@ -334,13 +335,14 @@ def _train(args) -> int:
             elif isinstance(event, RunFinished) and (group is None or group.is_main):
                 what = "stopped" if event.reason == "stopped" else "finished"
                 print(f"{what} at epoch {event.epoch}, step {event.step}; run saved in {event.run_dir}", file=sys.stderr)
+        ended = True
     finally:
         if bar is not None:
             bar.close()
         if log is not None:
             log.close()
         if group is not None:
-            group.close()
+            group.close(together=ended)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

@@ -13,6 +13,7 @@ the group's timeout, with one sentence (``PeerLost``) instead of a hang.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from dataclasses import dataclass, field
@@ -86,11 +87,22 @@ class Group:
             f"with --resume."
         )
 
-    def close(self) -> None:
+    def close(self, together: bool = True) -> None:
+        """Leave the group. After a run every process finished (``together``), first wait until all are
+        here: one that tore its connections down while another still saved made gloo abort its process."""
         import torch.distributed as dist
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        if not dist.is_initialized():
+            return
+        if together:
+            try:
+                dist.barrier()
+            except RuntimeError:
+                pass  # a peer gone after all: leave anyway
+        dist.destroy_process_group()
+        # Whatever still holds the group (a DDP reducer in a cycle) lets go now, while the interpreter lives:
+        # a gloo group destroyed during the interpreter's own teardown aborts the process.
+        gc.collect()
 
 
 def _reason(exc: BaseException) -> str:
